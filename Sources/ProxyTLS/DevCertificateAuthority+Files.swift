@@ -75,8 +75,7 @@ struct CertificateDirectory {
         var info = stat()
         if stat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else {
-                throw OpenSSLError(
-                    kind: .file(path: path), operation: "use as certificate directory (not a directory)")
+                throw OpenSSLError(kind: .file(path: path), operation: "use as certificate directory (not a directory)")
             }
             return
         }
@@ -89,8 +88,7 @@ struct CertificateDirectory {
     func refuseExisting(_ name: String) throws(OpenSSLError) {
         var info = stat()
         if lstat(file(name), &info) == 0 {
-            throw OpenSSLError(
-                kind: .file(path: file(name)), operation: "write (file exists, overwrite is false)")
+            throw OpenSSLError(kind: .file(path: file(name)), operation: "write (file exists, overwrite is false)")
         }
     }
 
@@ -118,9 +116,7 @@ struct CertificateDirectory {
 
     func commit(_ file: StagedFile, replacing: Bool) throws(OpenSSLError) {
         if replacing {
-            guard rename(file.temporaryPath, file.finalPath) == 0 else {
-                throw failure("rename", file.finalPath)
-            }
+            guard rename(file.temporaryPath, file.finalPath) == 0 else { throw failure("rename", file.finalPath) }
         } else {
             // link(2) fails with EEXIST where rename(2) would replace: a file that appeared since the check survives.
             guard link(file.temporaryPath, file.finalPath) == 0 else {

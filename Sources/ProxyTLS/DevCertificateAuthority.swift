@@ -119,9 +119,7 @@ public enum DevCertificateAuthority {
 
         return DevCertificates(
             caCertificatePEM: try pem("CA certificate") { PEM_write_bio_X509($0, ca) },
-            caPrivateKeyPEM: try pem("CA private key") {
-                PEM_write_bio_PrivateKey($0, caKey, nil, nil, 0, nil, nil)
-            },
+            caPrivateKeyPEM: try pem("CA private key") { PEM_write_bio_PrivateKey($0, caKey, nil, nil, 0, nil, nil) },
             serverCertificatePEM: try pem("server certificate") { PEM_write_bio_X509($0, server) },
             serverPrivateKeyPEM: try pem("server private key") {
                 PEM_write_bio_PrivateKey($0, serverKey, nil, nil, 0, nil, nil)
@@ -137,9 +135,7 @@ public enum DevCertificateAuthority {
             guard let key = cp_generate_ec_p256() else { throw .drain("generate ECDSA P-256 key") }
             return key
         case .rsa(let bits):
-            guard let key = cp_generate_rsa(UInt32(bits)) else {
-                throw .drain("generate \(bits)-bit RSA key")
-            }
+            guard let key = cp_generate_rsa(UInt32(bits)) else { throw .drain("generate \(bits)-bit RSA key") }
             return key
         }
     }
@@ -155,9 +151,7 @@ public enum DevCertificateAuthority {
         var issued = false
         defer { if !issued { X509_free(certificate) } }
 
-        guard X509_set_version(certificate, Int(X509_VERSION_3)) == 1 else {
-            throw .drain("X509_set_version")
-        }
+        guard X509_set_version(certificate, Int(X509_VERSION_3)) == 1 else { throw .drain("X509_set_version") }
         try profile.serial.assign(to: certificate)
         // notBefore an hour back, so a client whose clock runs a little behind still accepts a fresh certificate.
         guard X509_gmtime_adj(X509_getm_notBefore(certificate), -3600) != nil,
@@ -170,9 +164,7 @@ public enum DevCertificateAuthority {
         guard
             X509_NAME_add_entry_by_txt(subject, "CN", cp_MBSTRING_ASC(), commonName, Int32(commonName.count), -1, 0)
                 == 1
-        else {
-            throw .drain("set subject CN \(profile.commonName)")
-        }
+        else { throw .drain("set subject CN \(profile.commonName)") }
         let issuerName = issuer.map { X509_get_subject_name($0.certificate) } ?? subject
         guard X509_set_subject_name(certificate, subject) == 1, X509_set_issuer_name(certificate, issuerName) == 1
         else {
@@ -210,8 +202,7 @@ public enum DevCertificateAuthority {
         guard let generalNames = GENERAL_NAMES_new() else { throw .drain("GENERAL_NAMES_new") }
         defer { GENERAL_NAMES_free(generalNames) }
         for name in names {
-            guard let generalName = a2i_GENERAL_NAME(nil, nil, nil, name.generalNameType, name.value, 0)
-            else {
+            guard let generalName = a2i_GENERAL_NAME(nil, nil, nil, name.generalNameType, name.value, 0) else {
                 throw .drain("encode subjectAltName \(name.value)")
             }
             guard cp_GENERAL_NAMES_push(generalNames, generalName) > 0 else {
@@ -279,9 +270,7 @@ struct SerialNumber: Equatable {
         defer { BN_free(number) }
         guard let integer = BN_to_ASN1_INTEGER(number, nil) else { throw .drain("BN_to_ASN1_INTEGER") }
         defer { ASN1_INTEGER_free(integer) }
-        guard X509_set_serialNumber(certificate, integer) == 1 else {
-            throw .drain("X509_set_serialNumber")
-        }
+        guard X509_set_serialNumber(certificate, integer) == 1 else { throw .drain("X509_set_serialNumber") }
     }
 }
 
@@ -297,8 +286,7 @@ enum SubjectAlternativeName: Equatable {
         } else if Self.isDNSName(host) {
             self = .dnsName(host)
         } else {
-            throw OpenSSLError(
-                operation: "use \"\(host)\" as subjectAltName (neither a DNS name nor an IP address)")
+            throw OpenSSLError(operation: "use \"\(host)\" as subjectAltName (neither a DNS name nor an IP address)")
         }
     }
 
@@ -330,8 +318,7 @@ enum SubjectAlternativeName: Equatable {
             labels.removeFirst()
         }
         return labels.allSatisfy { label in
-            (1...63).contains(label.count) && label.first != UInt8(ascii: "-")
-                && label.last != UInt8(ascii: "-")
+            (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
                 && label.allSatisfy { byte in
                     switch byte {
                     case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
