@@ -13,6 +13,8 @@ public struct ProxyApplication: Sendable {
     public let logger: Logger
     /// Present when TLS is on: the context store new connections take their certificate from.
     public let tlsContexts: TLSContextStore?
+    /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
+    public var additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)?
 
     /// Loads the TLS certificate and key; a failure names the config key of the file at fault.
     public init(config: ProxyConfig, logger: Logger) throws(ConfigError) {
@@ -42,6 +44,7 @@ public struct ProxyApplication: Sendable {
         let router = Router()
         router.add(middleware: RequestLogMiddleware())
         HealthRoutes(startedAt: .now).register(on: router)
+        additionalRoutes?(router)
         return router
     }
 
@@ -94,6 +97,7 @@ public struct ProxyApplication: Sendable {
     /// Everything that runs: the server and, with TLS, the certificate reloader. SIGTERM/SIGINT stop accepting,
     /// let in-flight requests finish for up to `server.shutdown_timeout`, then cancel what is left.
     public func makeServiceGroup(
+        handleSignals: Bool = true,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> ServiceGroup {
         var services: [any Service] = [makeApplication(onServerRunning: onServerRunning)]
@@ -108,7 +112,7 @@ public struct ProxyApplication: Sendable {
         }
         var configuration = ServiceGroupConfiguration(
             services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger
         )
         configuration.maximumGracefulShutdownDuration = config.server.shutdownTimeout
