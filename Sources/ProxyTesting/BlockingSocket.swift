@@ -2,7 +2,8 @@ import Foundation
 
 /// A plain blocking TCP socket to a loopback port, for tests that need to send exact bytes (garbage, partial
 /// handshakes, plain HTTP to the TLS port). Every receive has a timeout so a test can never hang.
-public final class BlockingSocket {
+// @unchecked Sendable: a test owns its socket and uses it from one `blocking` call at a time.
+public final class BlockingSocket: @unchecked Sendable {
     public let fd: Int32
 
     public init(port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(15)) throws {

@@ -3,7 +3,8 @@ import ProxyTLS
 
 /// A blocking HTTPS/1.1 client built on our own `TLSSession` over a `BlockingSocket`: it keeps one connection
 /// open across requests, so tests can check what an open connection sees (certificate serial, keep-alive).
-public final class TestTLSClient {
+// @unchecked Sendable: a test owns its client and uses it from one `blocking` call at a time.
+public final class TestTLSClient: @unchecked Sendable {
     public let socket: BlockingSocket
     public let session: TLSSession
     private var plaintext: [UInt8] = []
