@@ -87,6 +87,9 @@ static inline int cp_NID_subject_key_identifier(void) { return NID_subject_key_i
 static inline int cp_NID_authority_key_identifier(void) { return NID_authority_key_identifier; }
 static inline int cp_MBSTRING_ASC(void) { return MBSTRING_ASC; }
 
+// MARK: memory
+static inline void cp_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
+
 // MARK: errors
 static inline int cp_ERR_GET_REASON(unsigned long err) { return ERR_GET_REASON(err); }
 static inline int cp_SSL_R_HTTP_REQUEST(void) { return SSL_R_HTTP_REQUEST; }

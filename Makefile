@@ -1,0 +1,65 @@
+# claude-proxy — `make run` and `make test` do all setup on a fresh Debian 12 machine.
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN := bin/claude-proxy
+CONFIG ?= config.yaml
+CERTS ?= certs
+# System packages the build and the tests need (checked with dpkg, installed with apt-get when missing).
+APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client
+FORMAT_PATHS := Package.swift Sources Tests
+
+.PHONY: all deps build run be test format format-check test-coverage certs clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product claude-proxy
+	@mkdir -p bin && cp "$$($(SWIFT) build -c release --show-bin-path)/claude-proxy" $(BIN)
+	@echo "built $(BIN)"
+
+# config.yaml from the example with a fresh random admin key (printed once); dev certificates if absent.
+$(CONFIG):
+	@key=$$(openssl rand -base64 33 | tr '+/' '-_' | tr -d '=\n'); \
+	sed "s|^  api_key: .*|  api_key: \"$$key\"|" config.example.yaml > $(CONFIG); \
+	chmod 600 $(CONFIG); \
+	echo "created $(CONFIG); admin key (shown once, it is in $(CONFIG)): $$key"
+
+certs: $(BIN)
+	@if [ ! -f $(CERTS)/server.crt ] || [ ! -f $(CERTS)/server.key ]; then $(BIN) gen-cert --out $(CERTS); fi
+
+$(BIN):
+	@$(MAKE) --no-print-directory build
+
+run: build $(CONFIG) certs
+	@echo "serving https://localhost:4000 (trust $(CERTS)/ca.crt, e.g. curl --cacert $(CERTS)/ca.crt https://localhost:4000/health)"
+	$(BIN) serve --config $(CONFIG)
+
+be: run
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
+
+format-check:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
+
+test-coverage: deps
+	$(SWIFT) test --enable-code-coverage
+	@llvm_cov=$$(command -v llvm-cov || echo "$$(dirname $$(readlink -f $$(command -v swift)))/llvm-cov"); \
+	bin_path=$$($(SWIFT) build --show-bin-path); \
+	$$llvm_cov report "$$bin_path/claude-proxyPackageTests.xctest" -instr-profile="$$bin_path/codecov/default.profdata" \
+		-ignore-filename-regex='(\.build|Tests|checkouts)/'
+
+clean:
+	rm -rf .build bin

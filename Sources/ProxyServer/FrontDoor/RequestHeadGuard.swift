@@ -1,0 +1,142 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// Slowloris protection: once the first byte of a request arrives, its whole head must arrive within
+/// `timeout`, or the connection is closed. Waiting for a request to start is the keep-alive idle timeout's job
+/// (Hummingbird's `HTTPConnectionStateHandler`), not this one's — like HAProxy's `timeout http-request`.
+///
+/// Sits on plaintext bytes, in front of the HTTP/1.1 decoder; `RequestHeadObserver` (behind the decoder) tells it
+/// when a head has been parsed and when the response is done.
+final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let timeout: TimeAmount
+    private let logger: Logger
+    /// Requests whose head was parsed and whose response has not ended.
+    private var outstanding = 0
+    private var deadline: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(timeout: TimeAmount, logger: Logger) {
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if outstanding == 0, deadline == nil {
+            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                deadline = nil
+                logger.info("closing connection: request head not received in time", metadata: ["timeout": "\(timeout)"])
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    func headReceived() {
+        outstanding += 1
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func responseEnded() {
+        outstanding = max(0, outstanding - 1)
+    }
+}
+
+/// Behind the HTTP/1.1 codec: reports request heads and response ends to the `RequestHeadTimer`, and answers a
+/// request whose header section is over the limit with 431 (RFC 6585 §5) instead of Hummingbird's plain 400.
+final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var timer: RequestHeadTimer?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head = unwrapInboundIn(data) { timer?.headReceived() }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { timer?.responseEnded() }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, parserError == .headerOverflow else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let body = #"{"type":"error","error":{"type":"invalid_request_error","message":"request header fields too large"}}"#
+        var response = HTTPResponse(status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"))
+        response.headerFields[.contentType] = "application/json"
+        response.headerFields[.contentLength] = "\(body.utf8.count)"
+        response.headerFields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// Puts the request-head guard around a Hummingbird HTTP/1.1 child channel.
+public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChannel {
+    public typealias Value = Base.Value
+
+    let base: Base
+    let timeout: TimeAmount
+
+    public init(_ base: Base, timeout: TimeAmount) {
+        self.base = base
+        self.timeout = timeout
+    }
+
+    public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(RequestHeadTimer(timeout: timeout, logger: logger))
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    public func handle(value: Base.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension RequestHeadGuardChannel: HTTPChannelHandler where Base: HTTPChannelHandler {
+    public var responder: HTTPChannelHandler.Responder { base.responder }
+}
+
+@available(*, unavailable)
+extension RequestHeadTimer: Sendable {}
+
+@available(*, unavailable)
+extension RequestHeadObserver: Sendable {}

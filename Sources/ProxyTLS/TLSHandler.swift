@@ -1,0 +1,334 @@
+import Logging
+import NIOCore
+
+/// Inbound user event fired once the handshake has finished.
+public enum TLSUserEvent: Equatable, Sendable {
+    case handshakeCompleted(negotiatedProtocol: String?)
+}
+
+/// A thin NIO shell around a `TLSSession`: ciphertext from the socket goes into the session, plaintext goes up
+/// the pipeline; plaintext from above is encrypted and written down. Everything it decides comes from the
+/// session's result values.
+///
+/// Closing is orderly (PITFALLS: `Channel.close()` drops pending writes): on close we queue close_notify behind
+/// everything already written, wait until that write is flushed to the socket, and only then close, so a
+/// response that is still draining to a slow client is never cut short. `closeFlushTimeout` bounds the wait for
+/// a peer that stops reading.
+public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case handshaking
+        case active
+        /// We sent close_notify after a half-close; reads continue.
+        case outputClosed
+        /// close_notify queued; waiting for it to reach the socket before closing.
+        case closing(EventLoopPromise<Void>?)
+        case closed
+    }
+
+    private let session: TLSSession
+    private let handshakeTimeout: TimeAmount
+    private let closeFlushTimeout: TimeAmount
+    private let logger: Logger?
+    private var state = State.handshaking
+    private var writesBeforeHandshake: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    private var flushBeforeHandshake = false
+    private var timer: Scheduled<Void>?
+
+    public init(
+        session: TLSSession,
+        handshakeTimeout: TimeAmount = .seconds(10),
+        closeFlushTimeout: TimeAmount = .seconds(30),
+        logger: Logger? = nil
+    ) {
+        self.session = session
+        self.handshakeTimeout = handshakeTimeout
+        self.closeFlushTimeout = closeFlushTimeout
+        self.logger = logger
+    }
+
+    // MARK: - Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard case .handshaking = state, timer == nil else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: handshakeTimeout) { [self] in
+            guard case .handshaking = state else { return }
+            fail(context: context, OpenSSLError(kind: .handshakeTimeout, operation: "TLS handshake"))
+        }
+        // A client speaks first; for a server this only confirms OpenSSL wants the ClientHello.
+        if session.role == .client { advanceHandshake(context: context) }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        let wasHandshaking: Bool
+        if case .handshaking = state { wasHandshaking = true } else { wasHandshaking = false }
+        if case .closing(let promise) = state { promise?.succeed(()) }
+        state = .closed
+        failBufferedWrites(ChannelError.ioOnClosedChannel)
+        if wasHandshaking {
+            context.fireErrorCaught(OpenSSLError(kind: .closedDuringHandshake, operation: "TLS handshake"))
+        }
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let ciphertext = unwrapInboundIn(data)
+        ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
+        switch state {
+        case .handshaking:
+            advanceHandshake(context: context)
+            if case .active = state { readPlaintext(context: context, hint: ciphertext.readableBytes) }
+        case .active, .outputClosed:
+            readPlaintext(context: context, hint: ciphertext.readableBytes)
+        case .closing, .closed:
+            break  // we are closing: whatever the peer still sends is not read
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        writeCiphertext(context: context, promise: nil)
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // TCP FIN before the handshake finished: nothing above us has anything to do with the connection.
+        if case .handshaking = state, let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func advanceHandshake(context: ChannelHandlerContext) {
+        switch session.handshake() {
+        case .incomplete:
+            writeCiphertext(context: context, promise: nil)
+            context.flush()
+        case .complete:
+            timer?.cancel()
+            timer = nil
+            state = .active
+            writeCiphertext(context: context, promise: nil)
+            context.fireUserInboundEventTriggered(
+                TLSUserEvent.handshakeCompleted(negotiatedProtocol: session.negotiatedProtocol))
+            let buffered = writesBeforeHandshake
+            writesBeforeHandshake = []
+            for (data, promise) in buffered { encrypt(context: context, data, promise: promise) }
+            if flushBeforeHandshake || !buffered.isEmpty { flushBeforeHandshake = false }
+            context.flush()
+        case .failed(let error):
+            fail(context: context, error)
+        }
+    }
+
+    private func readPlaintext(context: ChannelHandlerContext, hint: Int) {
+        // Plaintext is never larger than the ciphertext it came from; one record is at most 16 KiB.
+        let capacity = min(max(hint, 1024), 16 * 1024)
+        while true {
+            var plaintext = context.channel.allocator.buffer(capacity: capacity)
+            var result = TLSSession.ReadResult.wantRead
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { buffer in
+                result = session.readPlaintext(into: buffer)
+                if case .bytes(let count) = result { return count }
+                return 0
+            }
+            switch result {
+            case .bytes:
+                context.fireChannelRead(wrapInboundOut(plaintext))
+            case .wantRead:
+                return
+            case .closed:
+                peerSentCloseNotify(context: context)
+                return
+            case .failed(let error):
+                fail(context: context, error)
+                return
+            }
+        }
+    }
+
+    private func peerSentCloseNotify(context: ChannelHandlerContext) {
+        let halfClosureAllowed =
+            (try? context.channel.syncOptions?.getOption(ChannelOptions.allowRemoteHalfClosure)) ?? false
+        if halfClosureAllowed {
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: - Outbound
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let plaintext = unwrapOutboundIn(data)
+        switch state {
+        case .handshaking:
+            writesBeforeHandshake.append((plaintext, promise))
+        case .active:
+            encrypt(context: context, plaintext, promise: promise)
+        case .outputClosed:
+            promise?.fail(ChannelError.outputClosed)
+        case .closing, .closed:
+            promise?.fail(ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        if case .handshaking = state {
+            flushBeforeHandshake = true
+        } else {
+            context.flush()
+        }
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch (mode, state) {
+        case (.input, _):
+            context.close(mode: .input, promise: promise)
+        case (.output, .active):
+            state = .outputClosed
+            sendCloseNotify(context: context) {
+                context.close(mode: .output, promise: promise)
+            }
+        case (.output, _):
+            context.close(mode: .output, promise: promise)
+        case (.all, .handshaking):
+            state = .closed
+            failBufferedWrites(ChannelError.ioOnClosedChannel)
+            context.close(mode: .all, promise: promise)
+        case (.all, .active), (.all, .outputClosed):
+            let sendNotify: Bool
+            if case .active = state { sendNotify = true } else { sendNotify = false }
+            let closed = context.eventLoop.makePromise(of: Void.self)
+            if let promise { closed.futureResult.cascade(to: promise) }
+            state = .closing(closed)
+            let finish = { [self] in
+                timer?.cancel()
+                timer = nil
+                if context.channel.isActive {
+                    context.close(mode: .all, promise: closed)
+                } else {
+                    closed.succeed(())
+                }
+            }
+            timer = context.eventLoop.assumeIsolated().scheduleTask(in: closeFlushTimeout) {
+                self.logger?.debug("peer did not take the last bytes in time; closing")
+                finish()
+            }
+            if sendNotify {
+                sendCloseNotify(context: context, then: finish)
+            } else {
+                flushAll(context: context, then: finish)
+            }
+        case (.all, .closing(let pending)):
+            if let promise {
+                if let pending { pending.futureResult.cascade(to: promise) } else { promise.succeed(()) }
+            }
+        case (.all, .closed):
+            promise?.fail(ChannelError.alreadyClosed)
+        }
+    }
+
+    private func encrypt(context: ChannelHandlerContext, _ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        if let error = plaintext.withUnsafeReadableBytes({ session.writePlaintext($0) }) {
+            promise?.fail(error)
+            fail(context: context, error)
+            return
+        }
+        writeCiphertext(context: context, promise: promise)
+    }
+
+    /// Writes all pending ciphertext as one buffer; `promise` completes when it reaches the socket.
+    private func writeCiphertext(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        let pending = session.pendingCiphertext
+        guard pending > 0 else {
+            // Keep promise order: an empty write completes after everything written before it.
+            if let promise { context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise) }
+            return
+        }
+        var ciphertext = context.channel.allocator.buffer(capacity: pending)
+        ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { session.takeCiphertext(into: $0) }
+        context.write(wrapOutboundOut(ciphertext), promise: promise)
+    }
+
+    private func sendCloseNotify(context: ChannelHandlerContext, then next: @escaping () -> Void) {
+        if case .failed(let error) = session.shutdown() {
+            logger?.debug("close_notify not sent", metadata: ["error": "\(error)"])
+        }
+        flushAll(context: context, then: next)
+    }
+
+    private func flushAll(context: ChannelHandlerContext, then next: @escaping () -> Void) {
+        let flushed = context.eventLoop.makePromise(of: Void.self)
+        writeCiphertext(context: context, promise: flushed)
+        context.flush()
+        flushed.futureResult.assumeIsolated().whenComplete { _ in next() }
+    }
+
+    // MARK: - Failure
+
+    private func fail(context: ChannelHandlerContext, _ error: OpenSSLError) {
+        guard !isClosingOrClosed else { return }
+        logger?.debug("TLS connection failed", metadata: ["error": "\(error)"])
+        timer?.cancel()
+        timer = nil
+        failBufferedWrites(error)
+        if error.kind == .notTLS {
+            // Like nginx: a plain HTTP request on the TLS port gets a readable answer instead of a reset.
+            state = .closing(nil)
+            var response = context.channel.allocator.buffer(capacity: 160)
+            response.writeString(Self.plainHTTPRefusal)
+            context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            // Send the alert OpenSSL queued (if any), then close.
+            state = .closing(nil)
+            let flushed = context.eventLoop.makePromise(of: Void.self)
+            writeCiphertext(context: context, promise: flushed)
+            context.flush()
+            flushed.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+        context.fireErrorCaught(error)
+    }
+
+    static let plainHTTPRefusal: String = {
+        let body = "This port speaks HTTPS: use https:// to connect.\n"
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body
+    }()
+
+    private var isClosingOrClosed: Bool {
+        switch state {
+        case .closing, .closed: return true
+        default: return false
+        }
+    }
+
+    private func failBufferedWrites(_ error: any Error) {
+        let buffered = writesBeforeHandshake
+        writesBeforeHandshake = []
+        for (_, promise) in buffered { promise?.fail(error) }
+    }
+}
+
+@available(*, unavailable)
+extension TLSHandler: Sendable {}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// A plain blocking TCP socket to a loopback port, for tests that need to send exact bytes (garbage, partial
+/// handshakes, plain HTTP to the TLS port). Every receive has a timeout so a test can never hang.
+// @unchecked Sendable: a test owns its socket and uses it from one `blocking` call at a time.
+public final class BlockingSocket: @unchecked Sendable {
+    public let fd: Int32
+
+    public init(port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(15)) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SocketError.failed("socket", errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        inet_pton(AF_INET, host, &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw SocketError.failed("connect", code)
+        }
+        var timeout = timeval(tv_sec: Int(receiveTimeout.components.seconds), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    public func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw SocketError.failed("send", errno) }
+            offset += sent
+        }
+    }
+
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    /// Up to `maximum` bytes; empty means the peer closed. Throws on timeout or reset.
+    public func receive(maximum: Int = 65536) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: maximum)
+        let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, maximum, 0) }
+        if count < 0 {
+            let code = errno
+            if code == ECONNRESET { return [] }
+            throw SocketError.failed("recv", code)
+        }
+        return Array(buffer.prefix(count))
+    }
+
+    /// Reads until the peer closes (or resets); returns everything read.
+    public func receiveUntilClosed(limit: Int = 4 << 20) throws -> [UInt8] {
+        var all: [UInt8] = []
+        while all.count < limit {
+            let chunk = try receive()
+            if chunk.isEmpty { return all }
+            all += chunk
+        }
+        return all
+    }
+
+    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+}
+
+public enum SocketError: Error, CustomStringConvertible {
+    case failed(String, Int32)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .failed(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
+        case .protocolError(let text): text
+        }
+    }
+}

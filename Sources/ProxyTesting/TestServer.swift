@@ -1,0 +1,80 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ProxyServer
+import ServiceLifecycle
+
+/// The real front door (`ProxyApplication`) served in-process on a free loopback port.
+public final class TestServer: Sendable {
+    public let port: Int
+    public let application: ProxyApplication
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    /// Starts the server; `config.server.port` is replaced by 0 (a free port) unless `keepPort`.
+    public static func start(
+        config: ProxyConfig,
+        logger: Logger = Logger(label: "test-server"),
+        additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil,
+        handleSignals: Bool = false
+    ) async throws -> TestServer {
+        var config = config
+        config.server.host = "127.0.0.1"
+        config.server.port = 0
+        var application = try ProxyApplication(config: config, logger: logger)
+        application.additionalRoutes = additionalRoutes
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let group = application.makeServiceGroup(handleSignals: handleSignals) { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        }
+        let task = Task { try await group.run() }
+        var iterator = stream.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            task.cancel()
+            throw TestServerError.didNotStart
+        }
+        return TestServer(port: port, application: application, group: group, task: task)
+    }
+
+    private init(port: Int, application: ProxyApplication, group: ServiceGroup, task: Task<Void, any Error>) {
+        self.port = port
+        self.application = application
+        self.group = group
+        self.task = task
+    }
+
+    /// Graceful shutdown, as on SIGTERM; returns once the server has stopped.
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    /// Waits for the server to stop by itself (e.g. after a signal).
+    public func waitUntilStopped() async throws {
+        try await task.value
+    }
+}
+
+public enum TestServerError: Error {
+    case didNotStart
+}
+
+extension ProxyConfig {
+    /// A configuration for tests: TLS with the given certificates (or plain HTTP), a valid admin key, short timeouts.
+    public static func testing(certificates: TestCertificates?) -> ProxyConfig {
+        var config = ProxyConfig(auth: .init(apiKey: "test-admin-key-0123456789"))
+        if let certificates {
+            config.server.tls = .init(
+                enabled: true,
+                certFile: certificates.certificateFile,
+                keyFile: certificates.keyFile,
+                handshakeTimeout: .seconds(10),
+                reloadInterval: .zero
+            )
+        } else {
+            config.server.tls.enabled = false
+        }
+        return config
+    }
+}

@@ -1,2 +1,0 @@
-import ProxyServer
-print("claude-proxy")
