@@ -1,20 +1,22 @@
 import Foundation
 import ProxyTLS
+import ProxyTesting
 import Testing
 
 /// Every certificate is checked with Debian's `openssl` command, a second implementation, not with our own code.
 @Suite struct DevCertificateAuthorityTests {
     static let keyTypes: [DevCertificateAuthority.KeyType] = [.ecdsaP256, .rsa(bits: 2048)]
+    static let fileNames = ["ca.crt", "ca.key", "server.crt", "server.key"]
 
     @Test(arguments: keyTypes)
     func serverCertificateVerifiesAgainstTheCA(keyType: DevCertificateAuthority.KeyType) throws {
-        try withWrittenCertificates(DevCertificateAuthority.generate(keyType: keyType)) { folder, _ in
+        try withWrittenCertificates(DevCertificateAuthority.generate(keyType: keyType)) { folder in
             let result = try openssl(
-                ["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", "ca.crt", "server.crt"],
-                in: folder
+                "verify", "-x509_strict", "-purpose", "sslserver",
+                "-CAfile", folder.file("ca.crt"), folder.file("server.crt")
             )
-            #expect(result.status == 0)
-            #expect(result.output == "server.crt: OK\n")
+            #expect(result.exitCode == 0)
+            #expect(result.stdout == "\(folder.file("server.crt")): OK\n")
         }
     }
 
@@ -23,30 +25,30 @@ import Testing
         let certificates = try DevCertificateAuthority.generate(keyType: keyType)
         #expect(certificates.serverPrivateKeyPEM.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
         #expect(certificates.caPrivateKeyPEM.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
-        try withWrittenCertificates(certificates) { folder, _ in
+        try withWrittenCertificates(certificates) { folder in
             for (key, certificate) in [("server.key", "server.crt"), ("ca.key", "ca.crt")] {
-                let fromKey = try openssl(["pkey", "-in", key, "-pubout"], in: folder)
-                let fromCertificate = try openssl(["x509", "-in", certificate, "-pubkey", "-noout"], in: folder)
-                #expect(fromKey.status == 0)
-                #expect(fromKey.output.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
-                #expect(fromKey.output == fromCertificate.output)
+                let fromKey = try openssl("pkey", "-in", folder.file(key), "-pubout")
+                let fromCertificate = try openssl("x509", "-in", folder.file(certificate), "-pubkey", "-noout")
+                #expect(fromKey.exitCode == 0)
+                #expect(fromKey.stdout.hasPrefix("-----BEGIN PUBLIC KEY-----\n"))
+                #expect(fromKey.stdout == fromCertificate.stdout)
             }
-            let serverKey = try openssl(["pkey", "-in", "server.key", "-noout", "-text"], in: folder).output
-            let caKey = try openssl(["pkey", "-in", "ca.key", "-noout", "-text"], in: folder).output
+            let serverKey = try openssl("pkey", "-in", folder.file("server.key"), "-noout", "-text").stdout
             switch keyType {
             case .ecdsaP256: #expect(serverKey.contains("NIST CURVE: P-256"))
             case .rsa(let bits): #expect(serverKey.contains("Private-Key: (\(bits) bit, 2 primes)"))
             }
+            let caKey = try openssl("pkey", "-in", folder.file("ca.key"), "-noout", "-text").stdout
             #expect(caKey.contains("NIST CURVE: P-256"))
         }
     }
 
     @Test func subjectAltNamesListDNSNamesAndIPAddresses() throws {
-        try withWrittenCertificates(DevCertificateAuthority.generate()) { folder, _ in
-            let result = try openssl(["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"], in: folder)
-            #expect(result.status == 0)
+        try withWrittenCertificates(DevCertificateAuthority.generate()) { folder in
+            let result = try openssl("x509", "-in", folder.file("server.crt"), "-noout", "-ext", "subjectAltName")
+            #expect(result.exitCode == 0)
             let expected = "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"
-            #expect(result.output == "X509v3 Subject Alternative Name: \n    \(expected)\n")
+            #expect(result.stdout == "X509v3 Subject Alternative Name: \n    \(expected)\n")
         }
     }
 
@@ -54,9 +56,9 @@ import Testing
         let certificates = try DevCertificateAuthority.generate()
         #expect(certificates.serverSerialHex.count <= 32)
         #expect(certificates.serverSerialHex.allSatisfy { "0123456789ABCDEF".contains($0) })
-        try withWrittenCertificates(certificates) { folder, _ in
-            let result = try openssl(["x509", "-in", "server.crt", "-noout", "-serial"], in: folder)
-            #expect(result.output == "serial=\(certificates.serverSerialHex)\n")
+        try withWrittenCertificates(certificates) { folder in
+            let result = try openssl("x509", "-in", folder.file("server.crt"), "-noout", "-serial")
+            #expect(result.stdout == "serial=\(certificates.serverSerialHex)\n")
         }
     }
 
@@ -69,116 +71,109 @@ import Testing
     }
 
     @Test func caExtensionsMakeItACertificateSigner() throws {
-        try withWrittenCertificates(DevCertificateAuthority.generate()) { folder, _ in
+        try withWrittenCertificates(DevCertificateAuthority.generate()) { folder in
+            let ca = folder.file("ca.crt")
             let extensions = try openssl(
-                ["x509", "-in", "ca.crt", "-noout", "-ext", "basicConstraints,keyUsage,subjectKeyIdentifier"],
-                in: folder
-            ).output
+                "x509", "-in", ca, "-noout", "-ext", "basicConstraints,keyUsage,subjectKeyIdentifier"
+            ).stdout
             #expect(extensions.contains("X509v3 Basic Constraints: critical\n    CA:TRUE\n"))
             #expect(extensions.contains("X509v3 Key Usage: critical\n    Certificate Sign, CRL Sign\n"))
             #expect(extensions.contains("X509v3 Subject Key Identifier: \n"))
-            let names = try openssl(["x509", "-in", "ca.crt", "-noout", "-subject", "-issuer"], in: folder).output
+            let names = try openssl("x509", "-in", ca, "-noout", "-subject", "-issuer").stdout
             #expect(names == "subject=CN = claude-proxy development CA\nissuer=CN = claude-proxy development CA\n")
         }
     }
 
     @Test(arguments: keyTypes)
     func serverExtensionsMakeItATLSServer(keyType: DevCertificateAuthority.KeyType) throws {
-        try withWrittenCertificates(DevCertificateAuthority.generate(keyType: keyType)) { folder, _ in
+        try withWrittenCertificates(DevCertificateAuthority.generate(keyType: keyType)) { folder in
+            let server = folder.file("server.crt")
             let extensions = try openssl(
-                [
-                    "x509", "-in", "server.crt", "-noout", "-ext",
-                    "basicConstraints,keyUsage,extendedKeyUsage,subjectKeyIdentifier,authorityKeyIdentifier",
-                ],
-                in: folder
-            ).output
+                "x509", "-in", server, "-noout", "-ext",
+                "basicConstraints,keyUsage,extendedKeyUsage,subjectKeyIdentifier,authorityKeyIdentifier"
+            ).stdout
             #expect(extensions.contains("X509v3 Basic Constraints: \n    CA:FALSE\n"))
             let usage = keyType == .ecdsaP256 ? "Digital Signature" : "Digital Signature, Key Encipherment"
             #expect(extensions.contains("X509v3 Key Usage: critical\n    \(usage)\n"))
             #expect(extensions.contains("X509v3 Extended Key Usage: \n    TLS Web Server Authentication\n"))
             #expect(extensions.contains("X509v3 Subject Key Identifier: \n"))
             #expect(extensions.contains("X509v3 Authority Key Identifier: \n"))
-            let signature = try openssl(["x509", "-in", "server.crt", "-noout", "-text"], in: folder).output
-            #expect(signature.contains("Signature Algorithm: ecdsa-with-SHA256"))
+            let text = try openssl("x509", "-in", server, "-noout", "-text").stdout
+            #expect(text.contains("Signature Algorithm: ecdsa-with-SHA256"))
         }
     }
 
     @Test func subjectIsTheFirstHostAndValidityIsValidDays() throws {
         let certificates = try DevCertificateAuthority.generate(hosts: ["proxy.test", "10.1.2.3"], validDays: 30)
-        try withWrittenCertificates(certificates) { folder, _ in
-            let names = try openssl(["x509", "-in", "server.crt", "-noout", "-subject", "-issuer"], in: folder)
-            #expect(names.output == "subject=CN = proxy.test\nissuer=CN = claude-proxy development CA\n")
-            let alternativeNames = try openssl(
-                ["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"], in: folder)
-            #expect(alternativeNames.output.hasSuffix("    DNS:proxy.test, IP Address:10.1.2.3\n"))
-            for file in ["ca.crt", "server.crt"] {
+        try withWrittenCertificates(certificates) { folder in
+            let server = folder.file("server.crt")
+            let names = try openssl("x509", "-in", server, "-noout", "-subject", "-issuer").stdout
+            #expect(names == "subject=CN = proxy.test\nissuer=CN = claude-proxy development CA\n")
+            let alternativeNames = try openssl("x509", "-in", server, "-noout", "-ext", "subjectAltName").stdout
+            #expect(alternativeNames.hasSuffix("    DNS:proxy.test, IP Address:10.1.2.3\n"))
+            for file in [folder.file("ca.crt"), server] {
                 let day = 86_400
-                // -checkend N exits 0 when the certificate is still valid N seconds from now.
-                let in29Days = try openssl(["x509", "-in", file, "-noout", "-checkend", "\(29 * day)"], in: folder)
-                let in31Days = try openssl(["x509", "-in", file, "-noout", "-checkend", "\(31 * day)"], in: folder)
-                #expect(in29Days.status == 0)
-                #expect(in31Days.status == 1)
+                // -checkend N exits 0 when the certificate is still valid N seconds from now, 1 when it is not.
+                #expect(try openssl("x509", "-in", file, "-noout", "-checkend", "\(29 * day)").exitCode == 0)
+                #expect(try openssl("x509", "-in", file, "-noout", "-checkend", "\(31 * day)").exitCode == 1)
             }
-            let dates = try openssl(["x509", "-in", "server.crt", "-noout", "-startdate"], in: folder).output
+            let startDate = try openssl("x509", "-in", server, "-noout", "-startdate").stdout
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "GMT")
             formatter.dateFormat = "'notBefore='MMM d HH:mm:ss yyyy 'GMT'"
             // A one-digit day is padded with a space: "Nov  5 14:07:45 2026 GMT".
-            let startDate = dates.trimmingCharacters(in: .newlines).replacingOccurrences(of: "  ", with: " ")
-            let notBefore = try #require(formatter.date(from: startDate))
+            let text = startDate.trimmingCharacters(in: .newlines).replacingOccurrences(of: "  ", with: " ")
+            let notBefore = try #require(formatter.date(from: text))
             #expect(abs(notBefore.timeIntervalSinceNow + 3600) < 120)
         }
     }
 
     @Test func writeMakesAPrivateFolderOfPrivateFiles() throws {
         let certificates = try DevCertificateAuthority.generate()
-        try withTemporaryDirectory { root in
-            let folder = root.appendingPathComponent("missing/tls")
-            try DevCertificateAuthority.write(certificates, to: folder.path, overwrite: false)
-            #expect(try mode(of: folder) == 0o700)
-            #expect(try listing(of: folder) == ["ca.crt", "ca.key", "server.crt", "server.key"])
-            for name in ["ca.crt", "ca.key", "server.crt", "server.key"] {
-                #expect(try mode(of: folder.appendingPathComponent(name)) == 0o600)
-            }
-            #expect(try contents(of: folder, "server.key") == certificates.serverPrivateKeyPEM)
-            #expect(try contents(of: folder, "ca.crt") == certificates.caCertificatePEM)
+        let root = try TemporaryDirectory(prefix: "dev-ca")
+        defer { root.remove() }
+        let folder = root.file("missing/tls")
+        try DevCertificateAuthority.write(certificates, to: folder, overwrite: false)
+        #expect(try mode(of: folder) == 0o700)
+        #expect(try listing(of: folder) == Self.fileNames)
+        for name in Self.fileNames {
+            #expect(try mode(of: folder + "/" + name) == 0o600)
         }
+        #expect(try String(contentsOfFile: folder + "/server.key", encoding: .utf8) == certificates.serverPrivateKeyPEM)
+        #expect(try String(contentsOfFile: folder + "/ca.crt", encoding: .utf8) == certificates.caCertificatePEM)
     }
 
     @Test func writeRefusesToOverwriteUnlessAsked() throws {
         let first = try DevCertificateAuthority.generate()
         let second = try DevCertificateAuthority.generate()
-        try withWrittenCertificates(first) { folder, names in
+        try withWrittenCertificates(first) { folder in
             let error = #expect(throws: OpenSSLError.self) {
                 try DevCertificateAuthority.write(second, to: folder.path, overwrite: false)
             }
-            #expect(error?.kind == .file(path: folder.appendingPathComponent("ca.crt").path))
-            #expect(try contents(of: folder, "ca.crt") == first.caCertificatePEM)
-            #expect(try contents(of: folder, "ca.key") == first.caPrivateKeyPEM)
-            #expect(try contents(of: folder, "server.crt") == first.serverCertificatePEM)
-            #expect(try contents(of: folder, "server.key") == first.serverPrivateKeyPEM)
-            #expect(try listing(of: folder) == names)
+            #expect(error?.kind == .file(path: folder.file("ca.crt")))
+            #expect(try contents(of: folder) == contents(of: first))
+            #expect(try listing(of: folder.path) == Self.fileNames)
 
             try DevCertificateAuthority.write(second, to: folder.path, overwrite: true)
-            #expect(try contents(of: folder, "ca.crt") == second.caCertificatePEM)
-            #expect(try contents(of: folder, "server.key") == second.serverPrivateKeyPEM)
-            #expect(try listing(of: folder) == names)
-            #expect(try mode(of: folder.appendingPathComponent("server.key")) == 0o600)
+            #expect(try contents(of: folder) == contents(of: second))
+            #expect(try listing(of: folder.path) == Self.fileNames)
+            for name in Self.fileNames {
+                #expect(try mode(of: folder.file(name)) == 0o600)
+            }
         }
     }
 
     @Test func writeRefusesWhenOnlyOneFileExists() throws {
         let certificates = try DevCertificateAuthority.generate()
-        try withTemporaryDirectory { folder in
-            let existing = folder.appendingPathComponent("server.key")
-            try "keep me".write(to: existing, atomically: false, encoding: .utf8)
-            #expect(throws: OpenSSLError.self) {
-                try DevCertificateAuthority.write(certificates, to: folder.path, overwrite: false)
-            }
-            #expect(try String(contentsOf: existing, encoding: .utf8) == "keep me")
-            #expect(try listing(of: folder) == ["server.key"])
+        let folder = try TemporaryDirectory(prefix: "dev-ca")
+        defer { folder.remove() }
+        try folder.write("keep me", to: "server.key")
+        #expect(throws: OpenSSLError.self) {
+            try DevCertificateAuthority.write(certificates, to: folder.path, overwrite: false)
         }
+        #expect(try String(contentsOfFile: folder.file("server.key"), encoding: .utf8) == "keep me")
+        #expect(try listing(of: folder.path) == ["server.key"])
     }
 
     @Test(arguments: [
@@ -199,57 +194,47 @@ import Testing
 
     @Test func acceptsWildcardsAndIPv6() throws {
         let certificates = try DevCertificateAuthority.generate(hosts: ["*.dev.test", "fe80::1", "192.168.0.10"])
-        try withWrittenCertificates(certificates) { folder, _ in
-            let result = try openssl(["x509", "-in", "server.crt", "-noout", "-ext", "subjectAltName"], in: folder)
-            #expect(result.output.hasSuffix("DNS:*.dev.test, IP Address:FE80:0:0:0:0:0:0:1, IP Address:192.168.0.10\n"))
+        try withWrittenCertificates(certificates) { folder in
+            let result = try openssl("x509", "-in", folder.file("server.crt"), "-noout", "-ext", "subjectAltName")
+            #expect(result.stdout.hasSuffix("DNS:*.dev.test, IP Address:FE80:0:0:0:0:0:0:1, IP Address:192.168.0.10\n"))
         }
     }
 }
 
 // MARK: helpers
 
-private func withTemporaryDirectory<Result>(_ body: (URL) throws -> Result) throws -> Result {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dev-ca-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-    defer { try? FileManager.default.removeItem(at: folder) }
-    return try body(folder)
-}
-
-/// Writes `certificates` into a fresh temporary folder, hands it and its sorted listing to `body`, then removes it.
+/// Writes `certificates` into a fresh temporary folder, hands it to `body`, then removes it.
 private func withWrittenCertificates(
     _ certificates: DevCertificates,
-    _ body: (URL, [String]) throws -> Void
+    _ body: (TemporaryDirectory) throws -> Void
 ) throws {
-    try withTemporaryDirectory { folder in
-        try DevCertificateAuthority.write(certificates, to: folder.path, overwrite: false)
-        try body(folder, listing(of: folder))
-    }
+    let folder = try TemporaryDirectory(prefix: "dev-ca")
+    defer { folder.remove() }
+    try DevCertificateAuthority.write(certificates, to: folder.path, overwrite: false)
+    try body(folder)
 }
 
-/// Runs Debian's `openssl` in `folder`; stdout and stderr together.
-private func openssl(_ arguments: [String], in folder: URL) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["openssl"] + arguments
-    process.currentDirectoryURL = folder
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+private func openssl(_ arguments: String...) throws -> ProcessResult {
+    try ProcessRunner.run(["openssl"] + arguments)
 }
 
-private func mode(of url: URL) throws -> Int {
-    let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+private func mode(of path: String) throws -> Int {
+    let attributes = try FileManager.default.attributesOfItem(atPath: path)
     return try #require(attributes[.posixPermissions] as? Int) & 0o777
 }
 
-private func listing(of folder: URL) throws -> [String] {
-    try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+private func listing(of path: String) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: path).sorted()
 }
 
-private func contents(of folder: URL, _ name: String) throws -> String {
-    try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+/// The four files' texts, in `fileNames` order.
+private func contents(of folder: TemporaryDirectory) throws -> [String] {
+    try DevCertificateAuthorityTests.fileNames.map { try String(contentsOfFile: folder.file($0), encoding: .utf8) }
+}
+
+private func contents(of certificates: DevCertificates) -> [String] {
+    [
+        certificates.caCertificatePEM, certificates.caPrivateKeyPEM,
+        certificates.serverCertificatePEM, certificates.serverPrivateKeyPEM,
+    ]
 }
