@@ -35,6 +35,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let closeFlushTimeout: TimeAmount
     private let logger: Logger?
     private var state = State.handshaking
+    /// The peer's close_notify arrived: once ours is sent too, the TLS connection is over in both directions.
+    private var peerSentCloseNotify = false
     private var writesBeforeHandshake: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushBeforeHandshake = false
     private var timer: Scheduled<Void>?
@@ -156,7 +158,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .wantRead:
                 return
             case .closed:
-                peerSentCloseNotify(context: context)
+                peerClosed(context: context)
                 return
             case .failed(let error):
                 fail(context: context, error)
@@ -165,10 +167,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func peerSentCloseNotify(context: ChannelHandlerContext) {
+    private func peerClosed(context: ChannelHandlerContext) {
+        peerSentCloseNotify = true
         let halfClosureAllowed =
             (try? context.channel.syncOptions?.getOption(ChannelOptions.allowRemoteHalfClosure)) ?? false
-        if halfClosureAllowed {
+        if case .outputClosed = state {
+            // Both close_notifys have crossed: nothing more can be said either way.
+            context.close(promise: nil)
+        } else if halfClosureAllowed {
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         } else {
             context.close(promise: nil)
@@ -203,6 +209,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (mode, state) {
         case (.input, _):
             context.close(mode: .input, promise: promise)
+        case (.output, .active) where peerSentCloseNotify:
+            // The peer already said goodbye: answer with ours and close the socket rather than half-close it.
+            close(context: context, mode: .all, promise: promise)
         case (.output, .active):
             state = .outputClosed
             sendCloseNotify(context: context) {

@@ -1,11 +1,15 @@
-import Dispatch
+import Foundation
 
-/// Runs blocking work (sockets, subprocesses) on a GCD thread, never on Swift's small cooperative pool: an
-/// in-process server answers from that pool, and blocking it would deadlock the test.
+/// Runs blocking work (sockets, subprocesses) on a thread of its own. Not on Swift's cooperative pool, where an
+/// in-process server answers; and not on GCD's global queues either: on Linux they share a small thread pool
+/// with the concurrency runtime, and a few blocked GCD threads stall the server for seconds until libdispatch
+/// notices and adds threads.
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
+        let thread = Thread {
             continuation.resume(with: Result { try body() })
         }
+        thread.stackSize = 1 << 20
+        thread.start()
     }
 }

@@ -33,13 +33,16 @@ public enum ProcessRunner {
         let killer = DispatchWorkItem { kill(pid, SIGKILL) }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
-        // Read both pipes before waiting, or a chatty child blocks on a full pipe.
-        let group = DispatchGroup()
+        // Read both pipes before waiting, or a chatty child blocks on a full pipe. Plain threads, not GCD (see
+        // `blocking`).
         let out = Collected()
         let err = Collected()
-        DispatchQueue.global().async(group: group) { out.data = stdout.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { err.data = stderr.fileHandleForReading.readDataToEndOfFile() }
-        group.wait()
+        let outReader = Thread { out.data = stdout.fileHandleForReading.readDataToEndOfFile(); out.done.signal() }
+        let errReader = Thread { err.data = stderr.fileHandleForReading.readDataToEndOfFile(); err.done.signal() }
+        outReader.start()
+        errReader.start()
+        out.done.wait()
+        err.done.wait()
         process.waitUntilExit()
         killer.cancel()
         return ProcessResult(
@@ -55,7 +58,8 @@ public enum ProcessRunner {
     }
 }
 
-/// Written by one reader block, read after `DispatchGroup.wait()`, which orders the two.
+/// Written by one reader thread, read after `done.wait()`, which orders the two.
 private final class Collected: @unchecked Sendable {
     var data = Data()
+    let done = DispatchSemaphore(value: 0)
 }

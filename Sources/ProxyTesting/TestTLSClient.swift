@@ -27,7 +27,7 @@ public final class TestTLSClient: @unchecked Sendable {
         }
     }
 
-    public struct Response {
+    public struct Response: Sendable {
         public var status: Int
         public var headers: [(String, String)]
         public var body: [UInt8]
