@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import ProxyServer
+import ProxyTLS
+import ProxyTesting
+import Synchronization
+import Testing
+
+/// SIGTERM: stop accepting, let what is in flight finish, then stop.
+@Suite(.serialized) struct GracefulShutdownTests {
+    static let chunk = 16 * 1024
+    static let chunks = 64  // 1 MiB
+
+    /// A 1 MiB download written slowly (64 chunks, 40 ms apart); `started` fires when the first chunk goes out.
+    static func slowDownload(started: AsyncStream<Void>.Continuation) -> @Sendable (Router<BasicRequestContext>) -> Void {
+        { router in
+            router.get("/test/slow-megabyte") { _, _ -> Response in
+                Response(
+                    status: .ok,
+                    headers: [.contentType: "application/octet-stream"],
+                    body: ResponseBody { writer in
+                        for index in 0..<chunks {
+                            try await writer.write(ByteBuffer(repeating: UInt8(index), count: chunk))
+                            if index == 0 { started.yield() }
+                            try await Task.sleep(for: .milliseconds(40))
+                        }
+                        try await writer.finish(nil)
+                    }
+                )
+            }
+        }
+    }
+
+    @Test func slowResponseStartedBeforeSIGTERMArrivesComplete() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let server = try await TestServer.start(
+            config: .testing(certificates: certificates),
+            additionalRoutes: Self.slowDownload(started: startedContinuation),
+            handleSignals: true
+        )
+        let context = try certificates.clientContext()
+        async let download = blocking {
+            try TestTLSClient(port: server.port, context: context).get("/test/slow-megabyte")
+        }
+        var iterator = started.makeAsyncIterator()
+        await iterator.next()
+        // The same signal an operator or systemd sends; the server's ServiceGroup traps it in this process.
+        kill(getpid(), SIGTERM)
+
+        // While the download drains, the listener is closed: new connections are refused.
+        let refused = try await blocking { () -> Bool in
+            for _ in 0..<100 {
+                do { _ = try BlockingSocket(port: server.port) } catch { return "\(error)".contains("refused") }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+            return false
+        }
+        #expect(refused)
+
+        let response = try await download
+        #expect(response.status == 200)
+        #expect(response.body.count == Self.chunk * Self.chunks)
+        let intact = (0..<Self.chunks).allSatisfy { index in
+            response.body[(index * Self.chunk)..<((index + 1) * Self.chunk)].allSatisfy { $0 == UInt8(index) }
+        }
+        #expect(intact, "every byte of every chunk arrived in order")
+        try await server.waitUntilStopped()
+    }
+
+    @Test func binaryExitsZeroOnSIGTERMAndSIGINT() async throws {
+        for signal in [SIGTERM, SIGINT] {
+            let certificates = try TestCertificates()
+            let logs = try TemporaryDirectory()
+            defer { certificates.remove(); logs.remove() }
+            let proxy = try ProxyProcess(
+                ["serve"],
+                environment: [
+                    "AUTH__API_KEY": "test-admin-key-0123456789", "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
+                    "SERVER__TLS__CERT_FILE": certificates.certificateFile,
+                    "SERVER__TLS__KEY_FILE": certificates.keyFile,
+                ],
+                logFile: logs.file("proxy.log")
+            )
+            let port = try await blocking { try proxy.listeningPort() }
+            let status = try await blocking {
+                try TestTLSClient(port: port, context: certificates.clientContext()).get("/health").status
+            }
+            #expect(status == 200)
+            proxy.signal(signal)
+            #expect(try await blocking { try proxy.waitForExit() } == 0, "\(proxy.log)")
+            #expect(proxy.log.contains("stopped"))
+        }
+    }
+}
