@@ -32,7 +32,8 @@ public struct ProxyApplication: Sendable {
         do {
             tlsContexts = try TLSContextStore(configuration: tls)
         } catch {
-            let key = error.kind == .file(path: config.server.tls.keyFile) ? "server.tls.key_file" : "server.tls.cert_file"
+            let key =
+                error.kind == .file(path: config.server.tls.keyFile) ? "server.tls.key_file" : "server.tls.cert_file"
             throw ConfigError(key: key, problem: "\(error)")
         }
     }
@@ -63,7 +64,8 @@ public struct ProxyApplication: Sendable {
         let handshakeTimeout = TimeAmount(config.server.tls.handshakeTimeout)
         let contexts = tlsContexts
         return HTTPServerBuilder { responder in
-            let guarded = RequestHeadGuardChannel(HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout)
+            let guarded = RequestHeadGuardChannel(
+                HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout)
             guard let contexts else { return guarded }
             return OpenSSLChannel(guarded, contexts: contexts, handshakeTimeout: handshakeTimeout)
         }

@@ -50,7 +50,9 @@ public final class TLSContext: @unchecked Sendable {
         /// Whether the system trust store is loaded.
         public var useSystemTrustStore: Bool
 
-        public init(alpnProtocols: [String] = ["h2", "http/1.1"], extraCAFile: String? = nil, useSystemTrustStore: Bool = true) {
+        public init(
+            alpnProtocols: [String] = ["h2", "http/1.1"], extraCAFile: String? = nil, useSystemTrustStore: Bool = true
+        ) {
             self.alpnProtocols = alpnProtocols
             self.extraCAFile = extraCAFile
             self.useSystemTrustStore = useSystemTrustStore

@@ -270,7 +270,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let pending = session.pendingCiphertext
         guard pending > 0 else {
             // Keep promise order: an empty write completes after everything written before it.
-            if let promise { context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise) }
+            if let promise {
+                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+            }
             return
         }
         var ciphertext = context.channel.allocator.buffer(capacity: pending)

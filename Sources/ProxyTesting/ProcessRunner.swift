@@ -37,8 +37,12 @@ public enum ProcessRunner {
         // `blocking`).
         let out = Collected()
         let err = Collected()
-        let outReader = Thread { out.data = stdout.fileHandleForReading.readDataToEndOfFile(); out.done.signal() }
-        let errReader = Thread { err.data = stderr.fileHandleForReading.readDataToEndOfFile(); err.done.signal() }
+        let outReader = Thread {
+            out.data = stdout.fileHandleForReading.readDataToEndOfFile(); out.done.signal()
+        }
+        let errReader = Thread {
+            err.data = stderr.fileHandleForReading.readDataToEndOfFile(); err.done.signal()
+        }
         outReader.start()
         errReader.start()
         out.done.wait()

@@ -10,7 +10,8 @@ public final class ProxyProcess: @unchecked Sendable {
 
     /// The executable next to the test bundle (`swift build` puts both in the same folder).
     public static var executablePath: String {
-        let bundle = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let bundle =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("claude-proxy").path
     }
 

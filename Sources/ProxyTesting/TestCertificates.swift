@@ -10,14 +10,17 @@ public struct TestCertificates: Sendable {
     public var keyFile: String { directory.file("server.key") }
     public var serial: String { generated.serverSerialHex }
 
-    public init(keyType: DevCertificateAuthority.KeyType = .ecdsaP256, hosts: [String] = ["localhost", "127.0.0.1", "::1"]) throws {
+    public init(
+        keyType: DevCertificateAuthority.KeyType = .ecdsaP256, hosts: [String] = ["localhost", "127.0.0.1", "::1"]
+    ) throws {
         directory = try TemporaryDirectory(prefix: "claude-proxy-certs")
         generated = try DevCertificateAuthority.generate(hosts: hosts, keyType: keyType)
         try DevCertificateAuthority.write(generated, to: directory.path, overwrite: true)
     }
 
     public func serverContext(alpn: [String] = ["http/1.1"]) throws -> TLSContext {
-        try TLSContext(server: .init(certificateChainFile: certificateFile, privateKeyFile: keyFile, alpnProtocols: alpn))
+        try TLSContext(
+            server: .init(certificateChainFile: certificateFile, privateKeyFile: keyFile, alpnProtocols: alpn))
     }
 
     /// A client that trusts only this CA.

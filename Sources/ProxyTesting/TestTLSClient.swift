@@ -9,7 +9,8 @@ public final class TestTLSClient: @unchecked Sendable {
     public let session: TLSSession
     private var plaintext: [UInt8] = []
 
-    public init(port: Int, context: TLSContext, serverName: String = "localhost", resume: TLSSavedSession? = nil) throws {
+    public init(port: Int, context: TLSContext, serverName: String = "localhost", resume: TLSSavedSession? = nil) throws
+    {
         socket = try BlockingSocket(port: port)
         session = try context.makeClientSession(serverName: serverName)
         if let resume { session.resume(resume) }
@@ -93,7 +94,8 @@ public final class TestTLSClient: @unchecked Sendable {
     private func readUntil(_ marker: [UInt8]) throws -> Int {
         while true {
             if plaintext.count >= marker.count {
-                for start in 0...(plaintext.count - marker.count) where Array(plaintext[start..<start + marker.count]) == marker {
+                for start in 0...(plaintext.count - marker.count)
+                where Array(plaintext[start..<start + marker.count]) == marker {
                     return start
                 }
             }

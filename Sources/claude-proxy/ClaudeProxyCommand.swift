@@ -17,7 +17,8 @@ struct ClaudeProxyCommand: AsyncParsableCommand {
 
 /// `--config FILE`, shared by the commands that read the configuration.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Configuration file (YAML). Without it: defaults plus SECTION__KEY environment variables.")
+    @Option(
+        name: .long, help: "Configuration file (YAML). Without it: defaults plus SECTION__KEY environment variables.")
     var config: String?
 
     /// Loads the configuration or exits with status 2 and one line naming the key at fault.
@@ -115,7 +116,9 @@ struct GenCert: ParsableCommand {
     func run() throws {
         let certificates = try DevCertificateAuthority.generate(hosts: hosts)
         try DevCertificateAuthority.write(certificates, to: out, overwrite: force)
-        print("wrote \(out)/ca.crt, ca.key, server.crt, server.key (serial \(certificates.serverSerialHex)) for \(hosts.joined(separator: ", "))")
+        print(
+            "wrote \(out)/ca.crt, ca.key, server.crt, server.key (serial \(certificates.serverSerialHex)) for \(hosts.joined(separator: ", "))"
+        )
         print("trust \(out)/ca.crt in clients, e.g. curl --cacert \(out)/ca.crt https://localhost:4000/health")
     }
 }

@@ -12,7 +12,8 @@ import Testing
         let bundle = try sets.map { try String(contentsOfFile: $0.caFile, encoding: .utf8) }.joined()
         try folder.write(bundle, to: "bundle.pem")
         let context = try TLSContext(
-            client: .init(alpnProtocols: ["http/1.1"], extraCAFile: folder.file("bundle.pem"), useSystemTrustStore: false))
+            client: .init(
+                alpnProtocols: ["http/1.1"], extraCAFile: folder.file("bundle.pem"), useSystemTrustStore: false))
         return (context, folder)
     }
 
@@ -29,7 +30,9 @@ import Testing
     func waitForSerial(_ serial: String, port: Int, context: TLSContext) async throws -> Bool {
         try await blocking {
             for _ in 0..<500 {
-                if try TestTLSClient(port: port, context: context).session.peerCertificateSerial == serial { return true }
+                if try TestTLSClient(port: port, context: context).session.peerCertificateSerial == serial {
+                    return true
+                }
                 Thread.sleep(forTimeInterval: 0.02)
             }
             return false
@@ -103,7 +106,9 @@ import Testing
             logFile: logs.file("proxy.log")
         )
         let port = try await blocking { try proxy.listeningPort() }
-        #expect(try await blocking { try TestTLSClient(port: port, context: context).session.peerCertificateSerial } == live.serial)
+        #expect(
+            try await blocking { try TestTLSClient(port: port, context: context).session.peerCertificateSerial }
+                == live.serial)
 
         try install(next, over: live)
         proxy.signal(SIGHUP)

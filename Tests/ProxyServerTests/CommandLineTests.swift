@@ -88,7 +88,9 @@ import Testing
         }
         let verify = try ProcessRunner.run(["openssl", "verify", "-CAfile", out + "/ca.crt", out + "/server.crt"])
         #expect(verify.stdout.contains("OK"))
-        let names = try ProcessRunner.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", out + "/server.crt"])
+        let names = try ProcessRunner.run([
+            "openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", out + "/server.crt",
+        ])
         #expect(names.stdout.contains("DNS:proxy.internal") && names.stdout.contains("IP Address:10.1.2.3"))
         let again = try ProxyProcess.run(["gen-cert", "--out", out])
         #expect(again.exitCode != 0, "existing files are not overwritten without --force")

@@ -12,7 +12,8 @@ import Testing
     static let chunks = 64  // 1 MiB
 
     /// A 1 MiB download written slowly (64 chunks, 40 ms apart); `started` fires when the first chunk goes out.
-    static func slowDownload(started: AsyncStream<Void>.Continuation) -> @Sendable (Router<BasicRequestContext>) -> Void {
+    static func slowDownload(started: AsyncStream<Void>.Continuation) -> @Sendable (Router<BasicRequestContext>) -> Void
+    {
         { router in
             router.get("/test/slow-megabyte") { _, _ -> Response in
                 Response(

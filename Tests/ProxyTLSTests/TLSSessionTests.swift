@@ -39,12 +39,13 @@ import Testing
         #expect(cipher.contains("GCM") || cipher.contains("CHACHA20"))
     }
 
-    @Test(arguments: [
-        (["h2", "http/1.1"], ["h2", "http/1.1"], "h2"),
-        (["h2", "http/1.1"], ["http/1.1", "h2"], "h2"),  // the server's preference wins
-        (["http/1.1"], ["h2", "http/1.1"], "http/1.1"),
-        (["http/1.1"], ["h2"], nil),  // nothing shared: continue without ALPN
-    ] as [([String], [String], String?)])
+    @Test(
+        arguments: [
+            (["h2", "http/1.1"], ["h2", "http/1.1"], "h2"),
+            (["h2", "http/1.1"], ["http/1.1", "h2"], "h2"),  // the server's preference wins
+            (["http/1.1"], ["h2", "http/1.1"], "http/1.1"),
+            (["http/1.1"], ["h2"], nil),  // nothing shared: continue without ALPN
+        ] as [([String], [String], String?)])
     func alpnSelectsTheServersFirstSharedProtocol(server: [String], client: [String], expected: String?) throws {
         let pair = try pair(serverALPN: server, clientALPN: client)
         #expect(pair.handshake().server == .complete)
@@ -136,7 +137,8 @@ import Testing
 
     @Test func garbageFailsTheHandshake() throws {
         let server = try Self.certificates.get().serverContext().makeServerSession()
-        let garbage: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00] + Array(repeating: 0x41, count: 64)
+        let garbage: [UInt8] =
+            [0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00] + Array(repeating: 0x41, count: 64)
         garbage.withUnsafeBytes { server.receiveCiphertext($0) }
         guard case .failed(let error) = server.handshake() else {
             Issue.record("garbage was accepted")
@@ -163,7 +165,8 @@ import Testing
         let other = try TestCertificates()
         defer { other.remove() }
         #expect {
-            try TLSContext(server: .init(certificateChainFile: certificates.certificateFile, privateKeyFile: other.keyFile))
+            try TLSContext(
+                server: .init(certificateChainFile: certificates.certificateFile, privateKeyFile: other.keyFile))
         } throws: { error in
             (error as? OpenSSLError)?.kind == .file(path: other.keyFile)
         }
@@ -171,7 +174,8 @@ import Testing
 
     @Test func missingCertificateFileNamesThePath() throws {
         #expect {
-            try TLSContext(server: .init(certificateChainFile: "/nonexistent/server.crt", privateKeyFile: "/nonexistent/k"))
+            try TLSContext(
+                server: .init(certificateChainFile: "/nonexistent/server.crt", privateKeyFile: "/nonexistent/k"))
         } throws: { error in
             (error as? OpenSSLError)?.kind == .file(path: "/nonexistent/server.crt")
         }

@@ -3,173 +3,173 @@
 /// The initialisers' default values are the documented defaults (see `config.example.yaml`). Paths in them
 /// are as written there; ``ConfigLoader`` expands `~` and makes them absolute.
 public struct ProxyConfig: Sendable, Equatable {
-  public struct TLS: Sendable, Equatable {
-    public var enabled: Bool
-    public var certFile: String
-    public var keyFile: String
-    public var handshakeTimeout: Duration
-    /// How often the certificate files are checked for changes; `.zero` turns reloading off.
-    public var reloadInterval: Duration
+    public struct TLS: Sendable, Equatable {
+        public var enabled: Bool
+        public var certFile: String
+        public var keyFile: String
+        public var handshakeTimeout: Duration
+        /// How often the certificate files are checked for changes; `.zero` turns reloading off.
+        public var reloadInterval: Duration
+
+        public init(
+            enabled: Bool = true,
+            certFile: String = "certs/server.crt",
+            keyFile: String = "certs/server.key",
+            handshakeTimeout: Duration = .seconds(10),
+            reloadInterval: Duration = .seconds(5)
+        ) {
+            self.enabled = enabled
+            self.certFile = certFile
+            self.keyFile = keyFile
+            self.handshakeTimeout = handshakeTimeout
+            self.reloadInterval = reloadInterval
+        }
+    }
+
+    public struct Server: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var tls: TLS
+        public var shutdownTimeout: Duration
+
+        public init(
+            host: String = "0.0.0.0",
+            port: Int = 4000,
+            tls: TLS = TLS(),
+            shutdownTimeout: Duration = .seconds(30)
+        ) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.shutdownTimeout = shutdownTimeout
+        }
+    }
+
+    public struct Limits: Sendable, Equatable {
+        /// Bytes.
+        public var maxHeaderSize: Int
+        public var idleTimeout: Duration
+        public var headerTimeout: Duration
+        public var maxConnections: Int
+
+        public init(
+            maxHeaderSize: Int = 32768,
+            idleTimeout: Duration = .seconds(60),
+            headerTimeout: Duration = .seconds(10),
+            maxConnections: Int = 10000
+        ) {
+            self.maxHeaderSize = maxHeaderSize
+            self.idleTimeout = idleTimeout
+            self.headerTimeout = headerTimeout
+            self.maxConnections = maxConnections
+        }
+    }
+
+    public struct OAuth: Sendable, Equatable {
+        public var clientID: String
+        public var authorizeURL: String
+        public var tokenURL: String
+        public var redirectURI: String
+        public var scope: String
+
+        public init(
+            clientID: String = "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+            authorizeURL: String = "https://claude.ai/oauth/authorize",
+            tokenURL: String = "https://platform.claude.com/v1/oauth/token",
+            redirectURI: String = "https://platform.claude.com/oauth/code/callback",
+            scope: String =
+                "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
+        ) {
+            self.clientID = clientID
+            self.authorizeURL = authorizeURL
+            self.tokenURL = tokenURL
+            self.redirectURI = redirectURI
+            self.scope = scope
+        }
+    }
+
+    public struct Claude: Sendable, Equatable {
+        public var baseURL: String
+        /// Extra CA bundle (PEM) trusted for the upstream, besides the system roots; `nil` for none.
+        public var caFile: String?
+
+        public init(baseURL: String = "https://api.anthropic.com", caFile: String? = nil) {
+            self.baseURL = baseURL
+            self.caFile = caFile
+        }
+    }
+
+    public struct Storage: Sendable, Equatable {
+        public var dataFolder: String
+
+        public init(dataFolder: String = "~/.claude-proxy/data") {
+            self.dataFolder = dataFolder
+        }
+    }
+
+    public struct Auth: Sendable, Equatable {
+        /// The admin secret: clients send it, and the account vault key is derived from it. Never log it.
+        public var apiKey: String
+
+        public init(apiKey: String) {
+            self.apiKey = apiKey
+        }
+    }
+
+    public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text, json
+    }
+
+    public struct Logger: Sendable, Equatable {
+        public var level: LogLevel
+        public var format: LogFormat
+
+        public init(level: LogLevel = .info, format: LogFormat = .text) {
+            self.level = level
+            self.format = format
+        }
+    }
+
+    public struct Retry: Sendable, Equatable {
+        public var maxRetries: Int
+        public var retryDelay: Duration
+
+        public init(maxRetries: Int = 3, retryDelay: Duration = .seconds(1)) {
+            self.maxRetries = maxRetries
+            self.retryDelay = retryDelay
+        }
+    }
+
+    public var server: Server
+    public var limits: Limits
+    public var oauth: OAuth
+    public var claude: Claude
+    public var storage: Storage
+    public var auth: Auth
+    public var logger: Logger
+    public var retry: Retry
 
     public init(
-      enabled: Bool = true,
-      certFile: String = "certs/server.crt",
-      keyFile: String = "certs/server.key",
-      handshakeTimeout: Duration = .seconds(10),
-      reloadInterval: Duration = .seconds(5)
+        server: Server = Server(),
+        limits: Limits = Limits(),
+        oauth: OAuth = OAuth(),
+        claude: Claude = Claude(),
+        storage: Storage = Storage(),
+        auth: Auth,
+        logger: Logger = Logger(),
+        retry: Retry = Retry()
     ) {
-      self.enabled = enabled
-      self.certFile = certFile
-      self.keyFile = keyFile
-      self.handshakeTimeout = handshakeTimeout
-      self.reloadInterval = reloadInterval
+        self.server = server
+        self.limits = limits
+        self.oauth = oauth
+        self.claude = claude
+        self.storage = storage
+        self.auth = auth
+        self.logger = logger
+        self.retry = retry
     }
-  }
-
-  public struct Server: Sendable, Equatable {
-    public var host: String
-    public var port: Int
-    public var tls: TLS
-    public var shutdownTimeout: Duration
-
-    public init(
-      host: String = "0.0.0.0",
-      port: Int = 4000,
-      tls: TLS = TLS(),
-      shutdownTimeout: Duration = .seconds(30)
-    ) {
-      self.host = host
-      self.port = port
-      self.tls = tls
-      self.shutdownTimeout = shutdownTimeout
-    }
-  }
-
-  public struct Limits: Sendable, Equatable {
-    /// Bytes.
-    public var maxHeaderSize: Int
-    public var idleTimeout: Duration
-    public var headerTimeout: Duration
-    public var maxConnections: Int
-
-    public init(
-      maxHeaderSize: Int = 32768,
-      idleTimeout: Duration = .seconds(60),
-      headerTimeout: Duration = .seconds(10),
-      maxConnections: Int = 10000
-    ) {
-      self.maxHeaderSize = maxHeaderSize
-      self.idleTimeout = idleTimeout
-      self.headerTimeout = headerTimeout
-      self.maxConnections = maxConnections
-    }
-  }
-
-  public struct OAuth: Sendable, Equatable {
-    public var clientID: String
-    public var authorizeURL: String
-    public var tokenURL: String
-    public var redirectURI: String
-    public var scope: String
-
-    public init(
-      clientID: String = "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-      authorizeURL: String = "https://claude.ai/oauth/authorize",
-      tokenURL: String = "https://platform.claude.com/v1/oauth/token",
-      redirectURI: String = "https://platform.claude.com/oauth/code/callback",
-      scope: String =
-        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
-    ) {
-      self.clientID = clientID
-      self.authorizeURL = authorizeURL
-      self.tokenURL = tokenURL
-      self.redirectURI = redirectURI
-      self.scope = scope
-    }
-  }
-
-  public struct Claude: Sendable, Equatable {
-    public var baseURL: String
-    /// Extra CA bundle (PEM) trusted for the upstream, besides the system roots; `nil` for none.
-    public var caFile: String?
-
-    public init(baseURL: String = "https://api.anthropic.com", caFile: String? = nil) {
-      self.baseURL = baseURL
-      self.caFile = caFile
-    }
-  }
-
-  public struct Storage: Sendable, Equatable {
-    public var dataFolder: String
-
-    public init(dataFolder: String = "~/.claude-proxy/data") {
-      self.dataFolder = dataFolder
-    }
-  }
-
-  public struct Auth: Sendable, Equatable {
-    /// The admin secret: clients send it, and the account vault key is derived from it. Never log it.
-    public var apiKey: String
-
-    public init(apiKey: String) {
-      self.apiKey = apiKey
-    }
-  }
-
-  public enum LogLevel: String, Sendable, Equatable, CaseIterable {
-    case trace, debug, info, notice, warning, error, critical
-  }
-
-  public enum LogFormat: String, Sendable, Equatable, CaseIterable {
-    case text, json
-  }
-
-  public struct Logger: Sendable, Equatable {
-    public var level: LogLevel
-    public var format: LogFormat
-
-    public init(level: LogLevel = .info, format: LogFormat = .text) {
-      self.level = level
-      self.format = format
-    }
-  }
-
-  public struct Retry: Sendable, Equatable {
-    public var maxRetries: Int
-    public var retryDelay: Duration
-
-    public init(maxRetries: Int = 3, retryDelay: Duration = .seconds(1)) {
-      self.maxRetries = maxRetries
-      self.retryDelay = retryDelay
-    }
-  }
-
-  public var server: Server
-  public var limits: Limits
-  public var oauth: OAuth
-  public var claude: Claude
-  public var storage: Storage
-  public var auth: Auth
-  public var logger: Logger
-  public var retry: Retry
-
-  public init(
-    server: Server = Server(),
-    limits: Limits = Limits(),
-    oauth: OAuth = OAuth(),
-    claude: Claude = Claude(),
-    storage: Storage = Storage(),
-    auth: Auth,
-    logger: Logger = Logger(),
-    retry: Retry = Retry()
-  ) {
-    self.server = server
-    self.limits = limits
-    self.oauth = oauth
-    self.claude = claude
-    self.storage = storage
-    self.auth = auth
-    self.logger = logger
-    self.retry = retry
-  }
 }

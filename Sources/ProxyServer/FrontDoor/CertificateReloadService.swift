@@ -39,7 +39,8 @@ struct CertificateReloadService: Service {
         case .unchanged:
             break
         case .reloaded(let serial):
-            logger.notice("TLS certificate reloaded", metadata: ["trigger": "\(trigger)", "serial": "\(serial ?? "?")"])
+            logger.notice(
+                "TLS certificate reloaded", metadata: ["trigger": "\(trigger)", "serial": "\(serial ?? "?")"])
         case .failed(let error):
             logger.error(
                 "TLS certificate reload failed; keeping the previous certificate",

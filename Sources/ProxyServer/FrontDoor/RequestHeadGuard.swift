@@ -40,7 +40,8 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
         if outstanding == 0, deadline == nil {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
                 deadline = nil
-                logger.info("closing connection: request head not received in time", metadata: ["timeout": "\(timeout)"])
+                logger.info(
+                    "closing connection: request head not received in time", metadata: ["timeout": "\(timeout)"])
                 context.close(promise: nil)
             }
         }
@@ -93,7 +94,8 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
-        let body = #"{"type":"error","error":{"type":"invalid_request_error","message":"request header fields too large"}}"#
+        let body =
+            #"{"type":"error","error":{"type":"invalid_request_error","message":"request header fields too large"}}"#
         var response = HTTPResponse(status: .init(code: 431, reasonPhrase: "Request Header Fields Too Large"))
         response.headerFields[.contentType] = "application/json"
         response.headerFields[.contentLength] = "\(body.utf8.count)"
