@@ -31,7 +31,7 @@ public final class ProxyProcess: @unchecked Sendable {
 
     public init(_ arguments: [String], environment: [String: String], logFile: String) throws {
         self.logFile = logFile
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executablePath)
@@ -53,13 +53,16 @@ public final class ProxyProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) { kill(pid, signal) }
 
-    /// The port from the "listening" log line, waiting up to `timeout` for it.
+    /// The port from the "listening" log line (text or JSON format), waiting up to `timeout` for it.
     public func listeningPort(timeout: Duration = .seconds(30)) throws -> Int {
         try waitFor(timeout: timeout) {
-            guard let line = self.log.split(separator: "\n").first(where: { $0.contains("listening address=") }),
-                let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
+            guard
+                let line = self.log.split(separator: "\n").first(where: {
+                    $0.contains(" listening address=") || $0.contains(#""msg":"listening""#)
+                }),
+                let address = line.range(of: "127.0.0.1:")
             else { return nil }
-            return port
+            return Int(line[address.upperBound...].prefix { $0.isNumber })
         }
     }
 

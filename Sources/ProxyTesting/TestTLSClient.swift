@@ -8,6 +8,8 @@ public final class TestTLSClient: @unchecked Sendable {
     public let socket: BlockingSocket
     public let session: TLSSession
     private var plaintext: [UInt8] = []
+    /// The server's close_notify arrived; what came before it is still read.
+    private var serverClosed = false
 
     public init(port: Int, context: TLSContext, serverName: String = "localhost", resume: TLSSavedSession? = nil) throws
     {
@@ -108,6 +110,7 @@ public final class TestTLSClient: @unchecked Sendable {
     }
 
     private func readMore() throws {
+        if serverClosed { throw SocketError.protocolError("server sent close_notify") }
         try receiveCiphertext()
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
@@ -115,7 +118,9 @@ public final class TestTLSClient: @unchecked Sendable {
             switch result {
             case .bytes(let count): plaintext += buffer.prefix(count)
             case .wantRead: try flush(); return
-            case .closed: throw SocketError.protocolError("server sent close_notify")
+            case .closed:
+                serverClosed = true
+                return
             case .failed(let error): throw error
             }
         }

@@ -81,6 +81,7 @@ import Testing
                     "AUTH__API_KEY": "test-admin-key-0123456789", "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
                     "SERVER__TLS__CERT_FILE": certificates.certificateFile,
                     "SERVER__TLS__KEY_FILE": certificates.keyFile,
+                    "LOGGER__LEVEL": "trace", "LOGGER__FORMAT": "json",
                 ],
                 logFile: logs.file("proxy.log")
             )
@@ -92,6 +93,7 @@ import Testing
             proxy.signal(signal)
             #expect(try await blocking { try proxy.waitForExit() } == 0, "\(proxy.log)")
             #expect(proxy.log.contains("stopped"))
+            #expect(!proxy.log.contains("test-admin-key-0123456789"), "the admin key never reaches the log")
         }
     }
 }
