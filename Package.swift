@@ -88,7 +88,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyTLSTests",
-            dependencies: ["ProxyTLS", "ProxyTesting"],
+            dependencies: [
+                "ProxyTLS", "ProxyTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,141 @@
+import NIOCore
+import NIOEmbedded
+import ProxyTesting
+import Testing
+
+@testable import ProxyTLS
+
+/// Holds every write until the test releases it and records when `close` arrives: a socket whose peer is slow.
+final class SlowSocket: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var held: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    var delivered: [UInt8] = []
+    var closeRequested = false
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        held.append((unwrapOutboundIn(data), promise))
+    }
+
+    func flush(context: ChannelHandlerContext) {}
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closeRequested = true
+        context.close(mode: mode, promise: promise)
+    }
+
+    /// Lets everything written so far reach the peer.
+    func release() {
+        let writes = held
+        held = []
+        for (buffer, promise) in writes {
+            delivered += buffer.readableBytesView
+            promise?.succeed(())
+        }
+    }
+}
+
+@Suite struct TLSHandlerTests {
+    /// A server `TLSHandler` on an EmbeddedChannel behind a `SlowSocket`, handshaken with a client session.
+    func connectedChannel() throws -> (EmbeddedChannel, SlowSocket, TLSSession) {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let socket = SlowSocket()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(socket)
+        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: certificates.serverContext().makeServerSession()))
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
+        let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
+        for _ in 0..<10 where client.handshake() != .complete {
+            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+            socket.release()
+            socket.delivered.withUnsafeBytes { client.receiveCiphertext($0) }
+            socket.delivered = []
+        }
+        // The client's Finished completes the server's side; the tickets it answers with go to the client.
+        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+        socket.release()
+        #expect(decrypt(socket.delivered, with: client).data.isEmpty)
+        socket.delivered = []
+        #expect(client.isHandshakeComplete)
+        return (channel, socket, client)
+    }
+
+    func decrypt(_ bytes: [UInt8], with client: TLSSession) -> (data: [UInt8], closeNotify: Bool) {
+        bytes.withUnsafeBytes { client.receiveCiphertext($0) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            switch buffer.withUnsafeMutableBytes({ client.readPlaintext(into: $0) }) {
+            case .bytes(let count): data += buffer.prefix(count)
+            case .closed: return (data, true)
+            case .wantRead, .failed: return (data, false)
+            }
+        }
+    }
+
+    @Test func closeWaitsUntilTheLastResponseByteLeftThenSendsCloseNotify() throws {
+        let (channel, socket, client) = try connectedChannel()
+        let response = Array(repeating: UInt8(ascii: "r"), count: 100_000)
+        channel.write(ByteBuffer(bytes: response), promise: nil)
+        channel.flush()
+        let closed = channel.close()
+
+        // The socket still holds the response: closing now would drop it, so the handler must not close yet.
+        #expect(!socket.closeRequested)
+        socket.release()
+        #expect(socket.closeRequested)
+        try closed.wait()
+
+        let received = decrypt(socket.delivered, with: client)
+        #expect(received.data.count == response.count)
+        #expect(received.data.allSatisfy { $0 == UInt8(ascii: "r") })
+        #expect(received.closeNotify, "close_notify follows the data")
+    }
+
+    @Test func halfCloseSendsCloseNotifyAfterTheData() throws {
+        let (channel, socket, client) = try connectedChannel()
+        channel.write(ByteBuffer(string: "last words"), promise: nil)
+        channel.flush()
+        channel.close(mode: .output, promise: nil)
+        socket.release()
+        let received = decrypt(socket.delivered, with: client)
+        #expect(received.data == Array("last words".utf8))
+        #expect(received.closeNotify)
+        #expect(throws: (any Error).self) { try channel.writeAndFlush(ByteBuffer(string: "more")).wait() }
+    }
+
+    @Test func writesBeforeTheHandshakeFinishesAreSentAfterIt() throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: certificates.serverContext().makeServerSession()))
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
+        let early = channel.writeAndFlush(ByteBuffer(string: "early"))
+        let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
+        var fromServer: [UInt8] = []
+        for _ in 0..<10 where client.handshake() != .complete {
+            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+            while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
+            fromServer.withUnsafeBytes { client.receiveCiphertext($0) }
+            fromServer = []
+        }
+        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+        while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
+        try early.wait()
+        #expect(decrypt(fromServer, with: client).data == Array("early".utf8))
+    }
+
+    @Test func handshakeTimeoutClosesTheChannel() throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let channel = EmbeddedChannel()
+        let handler = TLSHandler(session: try certificates.serverContext().makeServerSession(), handshakeTimeout: .seconds(10))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+        #expect(throws: OpenSSLError.self) { try channel.throwIfErrorCaught() }
+    }
+}
