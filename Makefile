@@ -46,7 +46,7 @@ be: run
 
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-xctest
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
@@ -55,7 +55,7 @@ format-check:
 	$(SWIFT) format lint --strict --recursive --parallel $(FORMAT_PATHS)
 
 test-coverage: deps
-	$(SWIFT) test --enable-code-coverage
+	$(SWIFT) test --enable-code-coverage --disable-xctest
 	@llvm_cov=$$(command -v llvm-cov || echo "$$(dirname $$(readlink -f $$(command -v swift)))/llvm-cov"); \
 	bin_path=$$($(SWIFT) build --show-bin-path); \
 	$$llvm_cov report "$$bin_path/claude-proxyPackageTests.xctest" -instr-profile="$$bin_path/codecov/default.profdata" \

@@ -78,3 +78,25 @@ extension ProxyConfig {
         return config
     }
 }
+
+extension TestServer {
+    /// Runs `body` against a TLS server with fresh certificates (after `adjust` edits the test configuration),
+    /// then stops the server and removes the certificates, also when `body` throws.
+    public static func withTLSServer(
+        _ adjust: (inout ProxyConfig) -> Void = { _ in },
+        _ body: (TestServer, TestCertificates) async throws -> Void
+    ) async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        var config = ProxyConfig.testing(certificates: certificates)
+        adjust(&config)
+        let server = try await TestServer.start(config: config)
+        do {
+            try await body(server, certificates)
+        } catch {
+            try? await server.stop()
+            throw error
+        }
+        try await server.stop()
+    }
+}

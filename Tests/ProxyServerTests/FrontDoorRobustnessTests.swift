@@ -11,18 +11,7 @@ import Testing
         _ adjust: (inout ProxyConfig) -> Void = { _ in },
         _ body: (TestServer, TestCertificates) async throws -> Void
     ) async throws {
-        let certificates = try TestCertificates()
-        defer { certificates.remove() }
-        var config = ProxyConfig.testing(certificates: certificates)
-        adjust(&config)
-        let server = try await TestServer.start(config: config)
-        do {
-            try await body(server, certificates)
-        } catch {
-            try? await server.stop()
-            throw error
-        }
-        try await server.stop()
+        try await TestServer.withTLSServer(adjust, body)
     }
 
     func healthStatus(_ server: TestServer, _ certificates: TestCertificates) async throws -> Int {

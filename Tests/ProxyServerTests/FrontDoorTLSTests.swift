@@ -10,18 +10,7 @@ import Testing
         _ adjust: (inout ProxyConfig) -> Void = { _ in },
         _ body: (TestServer, TestCertificates) async throws -> Void
     ) async throws {
-        let certificates = try TestCertificates()
-        defer { certificates.remove() }
-        var config = ProxyConfig.testing(certificates: certificates)
-        adjust(&config)
-        let server = try await TestServer.start(config: config)
-        do {
-            try await body(server, certificates)
-        } catch {
-            try? await server.stop()
-            throw error
-        }
-        try await server.stop()
+        try await TestServer.withTLSServer(adjust, body)
     }
 
     static let healthRequest = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

@@ -42,7 +42,8 @@ final class SlowSocket: ChannelOutboundHandler {
         let socket = SlowSocket()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(socket)
-        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: certificates.serverContext().makeServerSession()))
+        try channel.pipeline.syncOperations.addHandler(
+            TLSHandler(session: certificates.serverContext().makeServerSession()))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
         for _ in 0..<10 where client.handshake() != .complete {
@@ -108,7 +109,8 @@ final class SlowSocket: ChannelOutboundHandler {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(TLSHandler(session: certificates.serverContext().makeServerSession()))
+        try channel.pipeline.syncOperations.addHandler(
+            TLSHandler(session: certificates.serverContext().makeServerSession()))
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         let early = channel.writeAndFlush(ByteBuffer(string: "early"))
         let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
@@ -129,7 +131,8 @@ final class SlowSocket: ChannelOutboundHandler {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         let channel = EmbeddedChannel()
-        let handler = TLSHandler(session: try certificates.serverContext().makeServerSession(), handshakeTimeout: .seconds(10))
+        let handler = TLSHandler(
+            session: try certificates.serverContext().makeServerSession(), handshakeTimeout: .seconds(10))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         channel.embeddedEventLoop.advanceTime(by: .seconds(9))
