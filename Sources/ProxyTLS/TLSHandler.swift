@@ -37,8 +37,12 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var state = State.handshaking
     /// The peer's close_notify arrived: once ours is sent too, the TLS connection is over in both directions.
     private var peerSentCloseNotify = false
-    private var writesBeforeHandshake: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// Plaintext written but not flushed yet: encrypted together at flush, so a response's head and body
+    /// parts share one TLS record and one socket write instead of one each.
+    private var unflushed: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushBeforeHandshake = false
+    /// Scratch space for joining small writes into one record.
+    private var coalesced = ByteBuffer()
     private var timer: Scheduled<Void>?
 
     public init(
@@ -131,10 +135,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             writeCiphertext(context: context, promise: nil)
             context.fireUserInboundEventTriggered(
                 TLSUserEvent.handshakeCompleted(negotiatedProtocol: session.negotiatedProtocol))
-            let buffered = writesBeforeHandshake
-            writesBeforeHandshake = []
-            for (data, promise) in buffered { encrypt(context: context, data, promise: promise) }
-            if flushBeforeHandshake || !buffered.isEmpty { flushBeforeHandshake = false }
+            if flushBeforeHandshake {
+                flushBeforeHandshake = false
+                encryptUnflushed(context: context)
+            }
             context.flush()
         case .failed(let error):
             fail(context: context, error)
@@ -186,10 +190,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let plaintext = unwrapOutboundIn(data)
         switch state {
-        case .handshaking:
-            writesBeforeHandshake.append((plaintext, promise))
-        case .active:
-            encrypt(context: context, plaintext, promise: promise)
+        case .handshaking, .active:
+            unflushed.append((plaintext, promise))
         case .outputClosed:
             promise?.fail(ChannelError.outputClosed)
         case .closing, .closed:
@@ -198,9 +200,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     public func flush(context: ChannelHandlerContext) {
-        if case .handshaking = state {
+        switch state {
+        case .handshaking:
             flushBeforeHandshake = true
-        } else {
+        case .active:
+            encryptUnflushed(context: context)
+            context.flush()
+        case .outputClosed, .closing, .closed:
             context.flush()
         }
     }
@@ -213,6 +219,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // The peer already said goodbye: answer with ours and close the socket rather than half-close it.
             close(context: context, mode: .all, promise: promise)
         case (.output, .active):
+            encryptUnflushed(context: context)
             state = .outputClosed
             sendCloseNotify(context: context) {
                 context.close(mode: .output, promise: promise)
@@ -226,6 +233,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.all, .active), (.all, .outputClosed):
             let sendNotify: Bool
             if case .active = state { sendNotify = true } else { sendNotify = false }
+            if sendNotify { encryptUnflushed(context: context) }
             let closed = context.eventLoop.makePromise(of: Void.self)
             if let promise { closed.futureResult.cascade(to: promise) }
             state = .closing(closed)
@@ -256,13 +264,52 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func encrypt(context: ChannelHandlerContext, _ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
-        if let error = plaintext.withUnsafeReadableBytes({ session.writePlaintext($0) }) {
-            promise?.fail(error)
-            fail(context: context, error)
+    /// Encrypts everything written since the last flush. Small buffers are joined (up to one 16 KiB record);
+    /// all their promises complete when the resulting ciphertext reaches the socket.
+    private func encryptUnflushed(context: ChannelHandlerContext) {
+        guard !unflushed.isEmpty else { return }
+        let batch = unflushed
+        unflushed.removeAll(keepingCapacity: true)
+        var promises: [EventLoopPromise<Void>] = []
+        var failure: OpenSSLError?
+        for (plaintext, promise) in batch {
+            if let promise { promises.append(promise) }
+            guard failure == nil else { continue }
+            if coalesced.readableBytes + plaintext.readableBytes > Self.recordSize {
+                failure = encryptCoalesced()
+            }
+            if failure == nil {
+                if plaintext.readableBytes >= Self.recordSize {
+                    failure = plaintext.withUnsafeReadableBytes { session.writePlaintext($0) }
+                } else {
+                    coalesced.writeImmutableBuffer(plaintext)
+                }
+            }
+        }
+        if failure == nil { failure = encryptCoalesced() }
+        if let failure {
+            promises.forEach { $0.fail(failure) }
+            fail(context: context, failure)
             return
         }
-        writeCiphertext(context: context, promise: promise)
+        switch promises.count {
+        case 0: writeCiphertext(context: context, promise: nil)
+        case 1: writeCiphertext(context: context, promise: promises[0])
+        default:
+            let written = context.eventLoop.makePromise(of: Void.self)
+            writeCiphertext(context: context, promise: written)
+            written.futureResult.assumeIsolated().whenComplete { result in
+                promises.forEach { $0.completeWith(result) }
+            }
+        }
+    }
+
+    private static let recordSize = 16 * 1024
+
+    private func encryptCoalesced() -> OpenSSLError? {
+        guard coalesced.readableBytes > 0 else { return nil }
+        defer { coalesced.clear() }
+        return coalesced.withUnsafeReadableBytes { session.writePlaintext($0) }
     }
 
     /// Writes all pending ciphertext as one buffer; `promise` completes when it reaches the socket.
@@ -335,8 +382,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func failBufferedWrites(_ error: any Error) {
-        let buffered = writesBeforeHandshake
-        writesBeforeHandshake = []
+        let buffered = unflushed
+        unflushed = []
         for (_, promise) in buffered { promise?.fail(error) }
     }
 }

@@ -93,6 +93,24 @@ final class SlowSocket: ChannelOutboundHandler {
         #expect(received.closeNotify, "close_notify follows the data")
     }
 
+    @Test func writesUpToAFlushLeaveAsOneRecordAndAllTheirPromisesComplete() throws {
+        let (channel, socket, client) = try connectedChannel()
+        let parts = ["HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", "ok"]
+        let written = parts.map { channel.write(ByteBuffer(string: $0)) }
+        #expect(socket.held.isEmpty, "nothing is encrypted before the flush")
+        channel.flush()
+        #expect(socket.held.count == 1, "one socket write for the whole batch")
+        socket.release()
+        for future in written { try future.wait() }
+        socket.delivered.withUnsafeBytes { client.receiveCiphertext($0) }
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        guard case .bytes(let count) = buffer.withUnsafeMutableBytes({ client.readPlaintext(into: $0) }) else {
+            Issue.record("no data")
+            return
+        }
+        #expect(String(decoding: buffer.prefix(count), as: UTF8.self) == parts.joined(), "one record holds both parts")
+    }
+
     @Test func halfCloseSendsCloseNotifyAfterTheData() throws {
         let (channel, socket, client) = try connectedChannel()
         channel.write(ByteBuffer(string: "last words"), promise: nil)
