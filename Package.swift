@@ -50,9 +50,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ProxyCore",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ProxyServer",
             dependencies: [
                 "ProxyTLS",
+                "ProxyCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -80,6 +90,7 @@ let package = Package(
             name: "ProxyTesting",
             dependencies: [
                 "ProxyTLS",
+                "ProxyCore",
                 "ProxyServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,6 +104,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProxyCoreTests",
+            dependencies: ["ProxyCore", "ProxyTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
