@@ -50,6 +50,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ProxyHTTP2",
+            dependencies: [
+                "CNGHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ProxyCore",
             dependencies: [
                 "COpenSSL",
@@ -104,6 +112,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProxyHTTP2Tests",
+            dependencies: ["ProxyHTTP2", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

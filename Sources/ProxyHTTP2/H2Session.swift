@@ -1,0 +1,356 @@
+import CNGHTTP2
+import NIOCore
+
+/// One HTTP/2 connection as a sans-I/O engine around an nghttp2 session (client or server role).
+///
+/// Bytes from the peer go in through `receive`, and what happened comes out as `H2Event` values from
+/// `takeEvents`; requests, responses and body bytes go in through `submit…`/`sendBody`, and the frames to put on
+/// the wire come out of `takeOutput`. No sockets, no event loop (curl's lib/http2.c and nghttp2's own examples
+/// drive it the same way, through `nghttp2_session_mem_recv`/`mem_send`).
+///
+/// Receive windows are opened only by `consume`: automatic WINDOW_UPDATE is off, so a consumer that has not
+/// taken a stream's bytes keeps that stream's window shut — backpressure reaches the peer.
+///
+/// Not Sendable: one connection, one thread (its event loop).
+public final class H2Session {
+    public struct Settings: Sendable {
+        /// SETTINGS_MAX_CONCURRENT_STREAMS we announce (RFC 9113 §6.5.2).
+        public var maxConcurrentStreams: UInt32 = 128
+        /// SETTINGS_INITIAL_WINDOW_SIZE: how much of each stream the peer may send before we consume.
+        public var initialWindowSize: UInt32 = 1 << 20
+        /// Connection-level receive window (all streams together).
+        public var connectionWindowSize: Int32 = 16 << 20
+        /// SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2).
+        public var maxHeaderListSize: UInt32 = 64 << 10
+
+        public init() {}
+    }
+
+    // Set once in init, after `self` exists (nghttp2 needs it as user data); never nil afterwards.
+    private var handle: OpaquePointer!
+    public let role: H2Role
+    private var events: [H2Event] = []
+    /// Header fields of blocks still being received, by stream.
+    private var headerBlocks: [Int32: [H2Field]] = [:]
+    /// Bodies we are sending, by stream; read by nghttp2's data provider.
+    private var outgoing: [Int32: OutgoingBody] = [:]
+    private let allocator = ByteBufferAllocator()
+    /// The peer sent GOAWAY: no new streams may be opened on this connection.
+    public private(set) var peerWentAway = false
+    /// RST_STREAM frames received so far (the server shell rate-limits them: CVE-2023-44487).
+    public private(set) var resetsReceived = 0
+
+    public init(role: H2Role, settings: Settings = Settings()) throws(H2Error) {
+        self.role = role
+        var callbacks: OpaquePointer?
+        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
+            throw H2Error(operation: "nghttp2_session_callbacks_new")
+        }
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        H2Callbacks.install(on: callbacks)
+
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else { throw H2Error(operation: "nghttp2_option_new") }
+        defer { nghttp2_option_del(option) }
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        // Peers announce their own limit in SETTINGS; until then assume a conservative one.
+        nghttp2_option_set_peer_max_concurrent_streams(option, 100)
+
+        let userData = Unmanaged.passUnretained(self).toOpaque()
+        var session: OpaquePointer?
+        let created =
+            role == .client
+            ? nghttp2_session_client_new2(&session, callbacks, userData, option)
+            : nghttp2_session_server_new2(&session, callbacks, userData, option)
+        guard created == 0, let session else { throw H2Error(code: created, operation: "nghttp2_session_new") }
+        handle = session
+
+        var entries = [
+            Self.setting(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings.maxConcurrentStreams),
+            Self.setting(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initialWindowSize),
+            Self.setting(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings.maxHeaderListSize),
+        ]
+        if role == .client { entries.append(Self.setting(NGHTTP2_SETTINGS_ENABLE_PUSH, 0)) }
+        try check(
+            nghttp2_submit_settings(handle, UInt8(NGHTTP2_FLAG_NONE.rawValue), &entries, entries.count),
+            "submit SETTINGS")
+        try check(
+            nghttp2_session_set_local_window_size(
+                handle, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, settings.connectionWindowSize),
+            "set connection window"
+        )
+    }
+
+    deinit {
+        nghttp2_session_del(handle)
+    }
+
+    private static func setting(_ id: nghttp2_settings_id, _ value: UInt32) -> nghttp2_settings_entry {
+        nghttp2_settings_entry(settings_id: Int32(id.rawValue), value: value)
+    }
+
+    private func check(_ result: Int32, _ operation: String) throws(H2Error) {
+        guard result == 0 else { throw H2Error(code: result, operation: operation, detail: Self.errorText(result)) }
+    }
+
+    static func errorText(_ code: Int32) -> String {
+        String(cString: nghttp2_strerror(code))
+    }
+
+    // MARK: - Bytes in and out
+
+    /// Processes bytes from the peer. Events land in `takeEvents`; frames to answer with in `takeOutput`.
+    /// An error means the connection is finished (nghttp2 has queued a GOAWAY where appropriate).
+    public func receive(_ bytes: UnsafeRawBufferPointer) -> H2Error? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        let consumed = nghttp2_session_mem_recv(handle, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        if consumed < 0 {
+            let code = Int32(consumed)
+            return H2Error(code: code, operation: "HTTP/2 receive", detail: Self.errorText(code))
+        }
+        return nil
+    }
+
+    public func takeEvents() -> [H2Event] {
+        defer { events.removeAll(keepingCapacity: true) }
+        return events
+    }
+
+    /// Appends every frame nghttp2 wants to send to `buffer`.
+    public func takeOutput(into buffer: inout ByteBuffer) -> H2Error? {
+        while true {
+            var data: UnsafePointer<UInt8>?
+            let length = nghttp2_session_mem_send(handle, &data)
+            if length < 0 {
+                let code = Int32(length)
+                return H2Error(code: code, operation: "HTTP/2 send", detail: Self.errorText(code))
+            }
+            guard length > 0, let data else { return nil }
+            buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+        }
+    }
+
+    /// All pending output as an array (tests).
+    public func takeOutput() -> [UInt8] {
+        var buffer = allocator.buffer(capacity: 0)
+        _ = takeOutput(into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Whether the session still expects to read or write (false once both sides said GOAWAY and streams ended).
+    public var isAlive: Bool { nghttp2_session_want_read(handle) != 0 || nghttp2_session_want_write(handle) != 0 }
+
+    // MARK: - Streams
+
+    /// Opens a stream with a request (client role). With `endStream` the request has no body; otherwise send
+    /// it with `sendBody`. Returns the new stream's id.
+    public func submitRequest(_ fields: [H2Field], endStream: Bool) throws(H2Error) -> Int32 {
+        guard !peerWentAway else {
+            throw H2Error(
+                code: Int32(NGHTTP2_ERR_START_STREAM_NOT_ALLOWED.rawValue), operation: "submit request",
+                detail: "peer sent GOAWAY")
+        }
+        let streamID: Int32 = Self.withNameValues(fields) { nva, count in
+            guard !endStream else { return nghttp2_submit_request(handle, nil, nva, count, nil, nil) }
+            var provider = H2Callbacks.bodyProvider
+            return nghttp2_submit_request(handle, nil, nva, count, &provider, nil)
+        }
+        guard streamID > 0 else {
+            throw H2Error(code: streamID, operation: "submit request", detail: Self.errorText(streamID))
+        }
+        if !endStream { outgoing[streamID] = OutgoingBody() }
+        return streamID
+    }
+
+    /// Answers a stream with a response head (server role); body as for `submitRequest`.
+    public func submitResponse(streamID: Int32, _ fields: [H2Field], endStream: Bool) throws(H2Error) {
+        if !endStream { outgoing[streamID] = OutgoingBody() }
+        let result: Int32 = Self.withNameValues(fields) { nva, count in
+            guard !endStream else { return nghttp2_submit_response(handle, streamID, nva, count, nil) }
+            var provider = H2Callbacks.bodyProvider
+            return nghttp2_submit_response(handle, streamID, nva, count, &provider)
+        }
+        if result != 0 {
+            outgoing[streamID] = nil
+            throw H2Error(code: result, operation: "submit response", detail: Self.errorText(result))
+        }
+    }
+
+    /// Queues body bytes for a stream opened with `endStream: false`. With `endStream` the body ends after them.
+    public func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool) {
+        guard let body = outgoing[streamID] else { return }
+        if bytes.readableBytes > 0 {
+            body.chunks.append(bytes)
+            body.bufferedBytes += bytes.readableBytes
+        }
+        if endStream { body.ended = true }
+        if body.deferred {
+            body.deferred = false
+            _ = nghttp2_session_resume_data(handle, streamID)
+        }
+    }
+
+    /// Body bytes queued for `streamID` that nghttp2 has not framed yet (the sender's backpressure signal).
+    public func bufferedBodyBytes(streamID: Int32) -> Int {
+        outgoing[streamID]?.bufferedBytes ?? 0
+    }
+
+    /// Tells nghttp2 the consumer has taken `count` bytes of `streamID`'s body: its window may open again.
+    public func consume(streamID: Int32, _ count: Int) {
+        guard count > 0 else { return }
+        if nghttp2_session_consume(handle, streamID, count) != 0 {
+            // The stream is gone: the bytes still count against the connection window.
+            _ = nghttp2_session_consume_connection(handle, count)
+        }
+    }
+
+    /// Resets a stream (RST_STREAM), e.g. CANCEL when the client of a proxied request went away.
+    public func resetStream(_ streamID: Int32, errorCode: UInt32) {
+        outgoing[streamID] = nil
+        _ = nghttp2_submit_rst_stream(handle, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, errorCode)
+    }
+
+    /// Announces GOAWAY: streams above the last one the peer opened will not be processed.
+    public func goAway(errorCode: UInt32, debugData: String = "") {
+        let last = nghttp2_session_get_last_proc_stream_id(handle)
+        var bytes = Array(debugData.utf8)
+        _ = nghttp2_submit_goaway(handle, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, errorCode, &bytes, bytes.count)
+    }
+
+    public func ping() {
+        _ = nghttp2_submit_ping(handle, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS (100 until its SETTINGS arrive).
+    public var peerMaxConcurrentStreams: UInt32 {
+        nghttp2_session_get_remote_settings(handle, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+    }
+
+    /// How many more bytes of `streamID`'s body the peer lets us send now.
+    public func sendWindow(streamID: Int32) -> Int {
+        Int(
+            min(
+                nghttp2_session_get_stream_remote_window_size(handle, streamID),
+                nghttp2_session_get_remote_window_size(handle)))
+    }
+
+    // MARK: - From the callbacks (H2Callbacks)
+
+    func record(_ event: H2Event) {
+        if case .goAway = event { peerWentAway = true }
+        events.append(event)
+    }
+
+    func beginHeaders(streamID: Int32) {
+        headerBlocks[streamID] = []
+    }
+
+    func header(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        headerBlocks[streamID, default: []].append(
+            H2Field(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    func headersComplete(streamID: Int32, endStream: Bool) {
+        let fields = headerBlocks.removeValue(forKey: streamID) ?? []
+        events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
+    }
+
+    func dataChunk(streamID: Int32, bytes: UnsafeBufferPointer<UInt8>) {
+        var buffer = allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        events.append(.data(streamID: streamID, bytes: buffer))
+    }
+
+    func resetReceived(streamID: Int32, errorCode: UInt32) {
+        resetsReceived += 1
+        outgoing[streamID] = nil
+        events.append(.reset(streamID: streamID, errorCode: errorCode))
+    }
+
+    func streamClosed(streamID: Int32, errorCode: UInt32) {
+        outgoing[streamID] = nil
+        headerBlocks[streamID] = nil
+        events.append(.streamClosed(streamID: streamID, errorCode: errorCode))
+    }
+
+    func settingsReceived() {
+        events.append(
+            .settings(
+                maxConcurrentStreams: nghttp2_session_get_remote_settings(
+                    handle, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+                initialWindowSize: nghttp2_session_get_remote_settings(handle, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE)
+            ))
+    }
+
+    /// nghttp2's data provider: copies queued body bytes into the frame buffer, or defers until more arrive.
+    func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32) -> Int {
+        guard let body = outgoing[streamID] else {
+            flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            return 0
+        }
+        var written = 0
+        while written < buffer.count, var chunk = body.chunks.first {
+            let count = min(buffer.count - written, chunk.readableBytes)
+            chunk.readWithUnsafeReadableBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<count]))
+                return count
+            }
+            written += count
+            if chunk.readableBytes == 0 {
+                body.chunks.removeFirst()
+            } else {
+                body.chunks[body.chunks.startIndex] = chunk
+            }
+        }
+        body.bufferedBytes -= written
+        if body.chunks.isEmpty {
+            if body.ended {
+                flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                outgoing[streamID] = nil
+            } else if written == 0 {
+                body.deferred = true
+                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+            }
+        }
+        return written
+    }
+
+    /// Lays out header fields as `nghttp2_nv` values pointing into one contiguous buffer (nghttp2 copies them
+    /// during the submit call).
+    static func withNameValues<T>(_ fields: [H2Field], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
+        var storage: [UInt8] = []
+        storage.reserveCapacity(fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
+        var spans: [(Int, Int, Int, Int)] = []
+        spans.reserveCapacity(fields.count)
+        for field in fields {
+            let nameStart = storage.count
+            storage.append(contentsOf: field.name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: field.value.utf8)
+            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
+        }
+        if storage.isEmpty { storage.append(0) }
+        return storage.withUnsafeMutableBufferPointer { bytes in
+            let base = bytes.baseAddress!
+            let nameValues = spans.map { span in
+                nghttp2_nv(
+                    name: base + span.0, value: base + span.2, namelen: span.1, valuelen: span.3,
+                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            return nameValues.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+}
+
+/// A stream's outgoing body, fed by `sendBody` and drained by nghttp2's data provider.
+final class OutgoingBody {
+    var chunks = CircularBuffer<ByteBuffer>()
+    var bufferedBytes = 0
+    var ended = false
+    /// The provider returned NGHTTP2_ERR_DEFERRED: `sendBody` must resume the stream.
+    var deferred = false
+}
+
+@available(*, unavailable)
+extension H2Session: Sendable {}

@@ -1,0 +1,75 @@
+import NIOCore
+
+/// One header field as HTTP/2 carries it: lower-case name (pseudo-headers start with `:`), value.
+public struct H2Field: Sendable, Hashable {
+    public var name: String
+    public var value: String
+
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+extension Array where Element == H2Field {
+    /// The first value of `name` (compare lower-case names; HTTP/2 field names are lower case on the wire).
+    public subscript(field name: String) -> String? {
+        first { $0.name == name }?.value
+    }
+}
+
+public enum H2Role: Sendable {
+    case client
+    case server
+}
+
+/// What happened on the connection, in the order nghttp2 reported it.
+public enum H2Event: Sendable, Equatable {
+    /// A complete header block: request or response head, or trailers. `endStream`: no body follows.
+    case headers(streamID: Int32, fields: [H2Field], endStream: Bool)
+    /// Body bytes. Not counted against the receive window until the consumer calls `H2Session.consume`.
+    case data(streamID: Int32, bytes: ByteBuffer)
+    /// The peer ended its side of the stream after DATA frames.
+    case endStream(streamID: Int32)
+    /// The peer reset the stream (RST_STREAM) with this error code.
+    case reset(streamID: Int32, errorCode: UInt32)
+    /// The stream is closed in both directions (normally or not); its state is gone.
+    case streamClosed(streamID: Int32, errorCode: UInt32)
+    /// The peer will process no stream above `lastStreamID`.
+    case goAway(lastStreamID: Int32, errorCode: UInt32, debugData: String)
+    /// The peer's SETTINGS arrived (the values now in force).
+    case settings(maxConcurrentStreams: UInt32, initialWindowSize: UInt32)
+    /// A PING we sent was answered.
+    case pingAcknowledged
+}
+
+/// HTTP/2 error codes (RFC 9113 §7).
+public enum H2ErrorCode {
+    public static let noError: UInt32 = 0x0
+    public static let protocolError: UInt32 = 0x1
+    public static let internalError: UInt32 = 0x2
+    public static let flowControlError: UInt32 = 0x3
+    public static let refusedStream: UInt32 = 0x7
+    public static let cancel: UInt32 = 0x8
+    public static let enhanceYourCalm: UInt32 = 0xB
+}
+
+/// A failure of the HTTP/2 engine, as a value.
+public struct H2Error: Error, Sendable, Equatable, CustomStringConvertible {
+    /// nghttp2's error code (negative) or 0 for errors of ours.
+    public var code: Int32
+    public var operation: String
+    public var detail: String
+
+    public init(code: Int32 = 0, operation: String, detail: String = "") {
+        self.code = code
+        self.operation = operation
+        self.detail = detail
+    }
+
+    public var description: String {
+        var text = "\(operation) failed"
+        if !detail.isEmpty { text += ": \(detail)" }
+        return text
+    }
+}

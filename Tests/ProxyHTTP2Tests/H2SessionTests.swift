@@ -1,0 +1,205 @@
+import NIOCore
+import Testing
+
+@testable import ProxyHTTP2
+
+/// A client and a server `H2Session` connected through memory.
+final class H2Pair {
+    let client: H2Session
+    let server: H2Session
+    var clientEvents: [H2Event] = []
+    var serverEvents: [H2Event] = []
+    /// When set, body bytes are consumed (window reopened) as they arrive.
+    var autoConsume = true
+
+    init(clientSettings: H2Session.Settings = .init(), serverSettings: H2Session.Settings = .init()) throws {
+        client = try H2Session(role: .client, settings: clientSettings)
+        server = try H2Session(role: .server, settings: serverSettings)
+    }
+
+    func pump() {
+        for _ in 0..<10_000 {
+            let toServer = client.takeOutput()
+            let toClient = server.takeOutput()
+            if toServer.isEmpty && toClient.isEmpty { return }
+            #expect(toServer.withUnsafeBytes { server.receive($0) } == nil)
+            #expect(toClient.withUnsafeBytes { client.receive($0) } == nil)
+            collect(server.takeEvents(), into: &serverEvents, session: server)
+            collect(client.takeEvents(), into: &clientEvents, session: client)
+        }
+    }
+
+    private func collect(_ events: [H2Event], into list: inout [H2Event], session: H2Session) {
+        for event in events {
+            if autoConsume, case .data(let id, let bytes) = event { session.consume(streamID: id, bytes.readableBytes) }
+            list.append(event)
+        }
+    }
+
+    static func body(of events: [H2Event], stream: Int32) -> [UInt8] {
+        events.flatMap { event -> [UInt8] in
+            if case .data(let id, let bytes) = event, id == stream { return Array(bytes.readableBytesView) }
+            return []
+        }
+    }
+
+    static func heads(of events: [H2Event], stream: Int32) -> [[H2Field]] {
+        events.compactMap { event in
+            if case .headers(let id, let fields, _) = event, id == stream { return fields }
+            return nil
+        }
+    }
+}
+
+@Suite struct H2SessionTests {
+    static let get = [
+        H2Field(":method", "GET"), H2Field(":scheme", "https"), H2Field(":authority", "example"),
+        H2Field(":path", "/v1/models"),
+    ]
+    static let post = [
+        H2Field(":method", "POST"), H2Field(":scheme", "https"), H2Field(":authority", "example"),
+        H2Field(":path", "/v1/messages"),
+    ]
+
+    @Test func requestAndResponse() throws {
+        let pair = try H2Pair()
+        let stream = try pair.client.submitRequest(Self.get + [H2Field("x-api-key", "k")], endStream: true)
+        pair.pump()
+        #expect(
+            pair.serverEvents.contains(
+                .headers(streamID: stream, fields: Self.get + [H2Field("x-api-key", "k")], endStream: true)))
+        try pair.server.submitResponse(
+            streamID: stream, [H2Field(":status", "200"), H2Field("content-type", "text/plain")], endStream: false)
+        pair.server.sendBody(streamID: stream, ByteBuffer(string: "hello"), endStream: true)
+        pair.pump()
+        #expect(H2Pair.heads(of: pair.clientEvents, stream: stream).first?[field: ":status"] == "200")
+        #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == Array("hello".utf8))
+        #expect(pair.clientEvents.contains(.endStream(streamID: stream)))
+        #expect(pair.clientEvents.contains(.streamClosed(streamID: stream, errorCode: H2ErrorCode.noError)))
+    }
+
+    @Test func settingsAreExchanged() throws {
+        var settings = H2Session.Settings()
+        settings.maxConcurrentStreams = 7
+        let pair = try H2Pair(serverSettings: settings)
+        pair.pump()
+        #expect(pair.client.peerMaxConcurrentStreams == 7)
+        #expect(pair.clientEvents.contains { if case .settings(7, _) = $0 { true } else { false } })
+    }
+
+    @Test func oneMegabyteBodiesBothWays() throws {
+        let pair = try H2Pair()
+        let upload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let download = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+        let stream = try pair.client.submitRequest(Self.post, endStream: false)
+        for chunk in stride(from: 0, to: upload.count, by: 100_000) {
+            pair.client.sendBody(
+                streamID: stream, ByteBuffer(bytes: upload[chunk..<min(chunk + 100_000, upload.count)]),
+                endStream: false)
+        }
+        pair.client.sendBody(streamID: stream, ByteBuffer(), endStream: true)
+        pair.pump()
+        #expect(H2Pair.body(of: pair.serverEvents, stream: stream) == upload)
+        #expect(pair.serverEvents.contains(.endStream(streamID: stream)))
+        try pair.server.submitResponse(streamID: stream, [H2Field(":status", "200")], endStream: false)
+        pair.server.sendBody(streamID: stream, ByteBuffer(bytes: download), endStream: true)
+        pair.pump()
+        #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == download)
+    }
+
+    @Test func unconsumedDataKeepsTheWindowShutUntilConsumed() throws {
+        var small = H2Session.Settings()
+        small.initialWindowSize = 65_535
+        let pair = try H2Pair(serverSettings: small)
+        pair.autoConsume = false
+        let stream = try pair.client.submitRequest(Self.post, endStream: false)
+        pair.pump()  // SETTINGS first, so the client knows the small window
+        let body = [UInt8](repeating: 0x61, count: 300_000)
+        pair.client.sendBody(streamID: stream, ByteBuffer(bytes: body), endStream: true)
+        pair.pump()
+        // The server's consumer took nothing: exactly one window's worth crossed, the rest waits at the client.
+        #expect(H2Pair.body(of: pair.serverEvents, stream: stream).count == 65_535)
+        #expect(pair.client.bufferedBodyBytes(streamID: stream) == 300_000 - 65_535)
+    }
+
+    @Test func windowReopensStepByStep() throws {
+        var small = H2Session.Settings()
+        small.initialWindowSize = 65_535
+        let pair = try H2Pair(serverSettings: small)
+        pair.autoConsume = false
+        let stream = try pair.client.submitRequest(Self.post, endStream: false)
+        pair.pump()
+        let body = [UInt8](repeating: 0x62, count: 300_000)
+        pair.client.sendBody(streamID: stream, ByteBuffer(bytes: body), endStream: true)
+        var total = 0
+        for _ in 0..<50 {
+            pair.pump()
+            let arrived = H2Pair.body(of: pair.serverEvents, stream: stream).count
+            pair.serverEvents.removeAll()
+            total += arrived
+            if arrived == 0 { break }
+            #expect(arrived <= 65_535, "never more than the window")
+            pair.server.consume(streamID: stream, arrived)
+        }
+        #expect(total == body.count)
+        #expect(pair.client.bufferedBodyBytes(streamID: stream) == 0)
+    }
+
+    @Test func resetMidBodyReachesThePeer() throws {
+        let pair = try H2Pair()
+        let stream = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        try pair.server.submitResponse(streamID: stream, [H2Field(":status", "200")], endStream: false)
+        pair.server.sendBody(streamID: stream, ByteBuffer(string: "partial"), endStream: false)
+        pair.pump()
+        #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == Array("partial".utf8))
+        pair.client.resetStream(stream, errorCode: H2ErrorCode.cancel)
+        pair.pump()
+        #expect(pair.serverEvents.contains(.reset(streamID: stream, errorCode: H2ErrorCode.cancel)))
+        #expect(pair.server.resetsReceived == 1)
+        // Body the server still queues for the reset stream goes nowhere.
+        pair.server.sendBody(streamID: stream, ByteBuffer(string: "more"), endStream: true)
+        pair.pump()
+        #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == Array("partial".utf8))
+    }
+
+    @Test func goAwayLetsInFlightStreamsFinishAndRefusesLaterOnes() throws {
+        let pair = try H2Pair()
+        let first = try pair.client.submitRequest(Self.get, endStream: true)
+        let second = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        pair.server.goAway(errorCode: H2ErrorCode.noError)
+        // A request the client sends before it has seen the GOAWAY: above last-stream-id, never processed.
+        let late = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        #expect(
+            pair.clientEvents.contains(.goAway(lastStreamID: second, errorCode: H2ErrorCode.noError, debugData: "")))
+        #expect(H2Pair.heads(of: pair.serverEvents, stream: late).isEmpty, "the server never saw it")
+        #expect(
+            pair.clientEvents.contains {
+                if case .streamClosed(late, H2ErrorCode.refusedStream) = $0 { true } else { false }
+            })
+        for stream in [first, second] {
+            try pair.server.submitResponse(streamID: stream, [H2Field(":status", "204")], endStream: true)
+        }
+        pair.pump()
+        for stream in [first, second] {
+            #expect(H2Pair.heads(of: pair.clientEvents, stream: stream).first?[field: ":status"] == "204")
+        }
+        #expect(throws: H2Error.self) { try pair.client.submitRequest(Self.get, endStream: true) }
+    }
+
+    @Test func garbageFromThePeerIsAConnectionError() throws {
+        let server = try H2Session(role: .server)
+        let garbage = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        #expect(garbage.withUnsafeBytes { server.receive($0) } != nil)
+    }
+
+    @Test func pingIsAcknowledged() throws {
+        let pair = try H2Pair()
+        pair.pump()
+        pair.client.ping()
+        pair.pump()
+        #expect(pair.clientEvents.contains(.pingAcknowledged))
+    }
+}
