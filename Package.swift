@@ -70,6 +70,7 @@ let package = Package(
             name: "ProxyServer",
             dependencies: [
                 "ProxyTLS",
+                "ProxyHTTP2",
                 "ProxyCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -98,6 +99,7 @@ let package = Package(
             name: "ProxyTesting",
             dependencies: [
                 "ProxyTLS",
+                "ProxyHTTP2",
                 "ProxyCore",
                 "ProxyServer",
                 .product(name: "NIOCore", package: "swift-nio"),

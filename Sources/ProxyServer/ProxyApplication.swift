@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ProxyHTTP2
 import ProxyTLS
 import ServiceLifecycle
 import UnixSignals
@@ -38,8 +39,8 @@ public struct ProxyApplication: Sendable {
         }
     }
 
-    /// What ALPN offers: only protocols the front door serves (HTTP/2 joins with the nghttp2 server session).
-    static let alpnProtocols = ["http/1.1"]
+    /// What ALPN offers, in our order of preference: HTTP/2 (nghttp2), then HTTP/1.1.
+    static let alpnProtocols = ["h2", "http/1.1"]
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
@@ -49,7 +50,7 @@ public struct ProxyApplication: Sendable {
         return router
     }
 
-    public func makeServerBuilder() -> HTTPServerBuilder {
+    public func makeServerBuilder(router: Router<BasicRequestContext>) -> HTTPServerBuilder {
         let limits = config.limits
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestHeadObserver()],
@@ -60,14 +61,23 @@ public struct ProxyApplication: Sendable {
                 maxHeaderFieldCount: 200
             )
         )
+        var http2Settings = H2ServerHandler.Configuration()
+        http2Settings.session.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
+        http2Settings.session.maxHeaderListSize = UInt32(limits.maxHeaderSize)
+        let http2 = http2Settings
         let headerTimeout = TimeAmount(limits.headerTimeout)
-        let handshakeTimeout = TimeAmount(config.server.tls.handshakeTimeout)
-        let contexts = tlsContexts
+        let tls = tlsContexts.map {
+            FrontDoorChannel.TLS(contexts: $0, handshakeTimeout: TimeAmount(config.server.tls.handshakeTimeout))
+        }
+        let http2Responder = HTTP2StreamResponder(responder: router.buildResponder(), logger: logger)
         return HTTPServerBuilder { responder in
-            let guarded = RequestHeadGuardChannel(
-                HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout)
-            guard let contexts else { return guarded }
-            return OpenSSLChannel(guarded, contexts: contexts, handshakeTimeout: handshakeTimeout)
+            FrontDoorChannel(
+                http1: RequestHeadGuardChannel(
+                    HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout),
+                http2: http2Responder,
+                http2Configuration: http2,
+                tls: tls
+            )
         }
     }
 
@@ -75,9 +85,10 @@ public struct ProxyApplication: Sendable {
     public func makeApplication(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        Application(
-            router: makeRouter(),
-            server: makeServerBuilder(),
+        let router = makeRouter()
+        return Application(
+            router: router,
+            server: makeServerBuilder(router: router),
             configuration: .init(
                 address: .hostname(config.server.host, port: config.server.port),
                 serverName: nil,

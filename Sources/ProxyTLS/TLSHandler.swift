@@ -76,6 +76,15 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // A client speaks first; for a server this only confirms OpenSSL wants the ClientHello.
         if session.role == .client { advanceHandshake(context: context) }
+        readDuringHandshake(context: context)
+    }
+
+    /// With autoRead off (NIOAsyncChannel reads on demand), nobody above asks for bytes until the protocol
+    /// behind TLS is set up — which waits for the handshake. So the handshake drives its own reads.
+    private func readDuringHandshake(context: ChannelHandlerContext) {
+        guard case .handshaking = state else { return }
+        let autoRead = (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) ?? true
+        if !autoRead { context.read() }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -112,6 +121,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         writeCiphertext(context: context, promise: nil)
         context.flush()
         context.fireChannelReadComplete()
+        readDuringHandshake(context: context)
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -39,6 +39,9 @@ extension ConfigKey {
             value(
                 "limits.max_connections", \.limits.maxConnections, expected: "an integer of at least 1",
                 parse: Parse.int(in: 1...Int.max)),
+            value(
+                "limits.max_concurrent_streams", \.limits.maxConcurrentStreams,
+                expected: "an integer from 1 to 10000", parse: Parse.int(in: 1...10000)),
 
             value(
                 "oauth.client_id", \.oauth.clientID, expected: "a non-empty string", parse: Parse.nonEmpty),

@@ -51,17 +51,21 @@ public struct ProxyConfig: Sendable, Equatable {
         public var idleTimeout: Duration
         public var headerTimeout: Duration
         public var maxConnections: Int
+        /// SETTINGS_MAX_CONCURRENT_STREAMS announced to HTTP/2 clients.
+        public var maxConcurrentStreams: Int
 
         public init(
             maxHeaderSize: Int = 32768,
             idleTimeout: Duration = .seconds(60),
             headerTimeout: Duration = .seconds(10),
-            maxConnections: Int = 10000
+            maxConnections: Int = 10000,
+            maxConcurrentStreams: Int = 128
         ) {
             self.maxHeaderSize = maxHeaderSize
             self.idleTimeout = idleTimeout
             self.headerTimeout = headerTimeout
             self.maxConnections = maxConnections
+            self.maxConcurrentStreams = maxConcurrentStreams
         }
     }
 

@@ -1,0 +1,256 @@
+import CNGHTTP2
+import NIOCore
+
+/// The server side of an HTTP/2 connection as a NIO handler: plaintext bytes in and out (it sits behind
+/// `TLSHandler`), an `H2Session` inside, and each new request stream handed to async code through `streams`.
+///
+/// Floods close the connection with GOAWAY ENHANCE_YOUR_CALM: nghttp2 itself detects PING/SETTINGS floods
+/// (`NGHTTP2_ERR_FLOODED`) and oversized or endless header blocks; streams reset by the client are counted here
+/// with a token bucket (rapid reset, CVE-2023-44487; the same burst and rate nghttp2 1.57 later adopted).
+public final class H2ServerHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    public struct Configuration: Sendable {
+        public var session = H2Session.Settings()
+        /// Body bytes queued per stream before `writeBody` waits.
+        public var streamWriteHighWatermark = 256 << 10
+        /// Rapid-reset bucket: this many client resets at once, refilled at `resetRefillPerSecond`.
+        public var resetBurst = 1000
+        public var resetRefillPerSecond = 33
+
+        public init() {}
+    }
+
+    private final class StreamState {
+        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+        var writeWaiter: EventLoopPromise<Void>?
+
+        init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) { self.body = body }
+    }
+
+    private let session: H2Session
+    private let configuration: Configuration
+    private let newStreams: AsyncStream<H2ServerStream>.Continuation
+    private var streams: [Int32: StreamState] = [:]
+    private var context: ChannelHandlerContext?
+    private var resetTokens: Double
+    private var lastRefill = NIODeadline.now()
+    private var goingAway = false
+
+    /// Creates the handler and the sequence of request streams that `handle` iterates.
+    public static func make(configuration: Configuration = Configuration()) throws(H2Error) -> (
+        H2ServerHandler, AsyncStream<H2ServerStream>
+    ) {
+        let (streams, continuation) = AsyncStream.makeStream(of: H2ServerStream.self)
+        let handler = try H2ServerHandler(configuration: configuration, newStreams: continuation)
+        return (handler, streams)
+    }
+
+    private init(configuration: Configuration, newStreams: AsyncStream<H2ServerStream>.Continuation) throws(H2Error) {
+        self.session = try H2Session(role: .server, settings: configuration.session)
+        self.configuration = configuration
+        self.newStreams = newStreams
+        self.resetTokens = Double(configuration.resetBurst)
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        flushOutput()  // our SETTINGS
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        handle(session.takeEvents(), context: context)
+        if let error {
+            // nghttp2 queued a GOAWAY for protocol errors; floods get ENHANCE_YOUR_CALM from us.
+            if error.code == NGHTTP2_ERR_FLOODED.rawValue { session.goAway(errorCode: H2ErrorCode.enhanceYourCalm) }
+            closeAfterFlush()
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushOutput()
+        context.fireChannelReadComplete()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
+        for (_, stream) in streams {
+            stream.body.finish(throwing: closed)
+            stream.writeWaiter?.fail(closed)
+        }
+        streams.removeAll()
+        newStreams.finish()
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: finish what is open, accept nothing new (RFC 9113 §6.8).
+            goingAway = true
+            session.goAway(errorCode: H2ErrorCode.noError)
+            flushOutput()
+            closeIfIdle()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Events from the session
+
+    private func handle(_ events: [H2Event], context: ChannelHandlerContext) {
+        for event in events {
+            switch event {
+            case .headers(let id, let fields, let endStream):
+                if let stream = streams[id] {
+                    // Trailers: nothing to forward here, but they may end the body.
+                    if endStream { stream.body.finish() }
+                } else {
+                    open(id, fields: fields, endStream: endStream, context: context)
+                }
+            case .data(let id, let bytes):
+                if let stream = streams[id] {
+                    stream.body.yield(bytes)
+                } else {
+                    session.consume(streamID: id, bytes.readableBytes)
+                }
+            case .endStream(let id):
+                streams[id]?.body.finish()
+            case .reset(let id, let code):
+                end(id, error: H2StreamClosedError(streamID: id, errorCode: code))
+                if !takeResetToken() {
+                    session.goAway(errorCode: H2ErrorCode.enhanceYourCalm, debugData: "too many stream resets")
+                    closeAfterFlush()
+                }
+            case .streamClosed(let id, let code):
+                end(id, error: code == H2ErrorCode.noError ? nil : H2StreamClosedError(streamID: id, errorCode: code))
+                if goingAway { closeIfIdle() }
+            case .goAway, .settings, .pingAcknowledged:
+                break
+            }
+        }
+    }
+
+    private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
+        let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
+        if endStream { continuation.finish() }
+        streams[id] = StreamState(body: continuation)
+        let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let inbound = H2InboundBody(stream: body) { count in
+            connection.eventLoop.execute { connection.value.consumed(streamID: id, count) }
+        }
+        newStreams.yield(H2ServerStream(id: id, fields: fields, body: inbound, connection: connection))
+    }
+
+    private func end(_ id: Int32, error: (any Error)?) {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        if let error {
+            stream.body.finish(throwing: error)
+            stream.writeWaiter?.fail(error)
+        } else {
+            stream.body.finish()
+            stream.writeWaiter?.succeed(())
+        }
+    }
+
+    private func takeResetToken() -> Bool {
+        let now = NIODeadline.now()
+        let elapsed = Double((now - lastRefill).nanoseconds) / 1e9
+        lastRefill = now
+        resetTokens = min(
+            Double(configuration.resetBurst), resetTokens + elapsed * Double(configuration.resetRefillPerSecond))
+        guard resetTokens >= 1 else { return false }
+        resetTokens -= 1
+        return true
+    }
+
+    // MARK: - Calls from H2ServerStream (on the event loop)
+
+    func sendHead(streamID: Int32, _ fields: [H2Field], endStream: Bool, promise: EventLoopPromise<Void>) {
+        guard streams[streamID] != nil else {
+            promise.fail(H2StreamClosedError(streamID: streamID, errorCode: H2ErrorCode.cancel))
+            return
+        }
+        do {
+            try session.submitResponse(streamID: streamID, fields, endStream: endStream)
+            flushOutput()
+            promise.succeed(())
+        } catch {
+            promise.fail(error)
+        }
+    }
+
+    func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool, promise: EventLoopPromise<Void>) {
+        guard let stream = streams[streamID] else {
+            promise.fail(H2StreamClosedError(streamID: streamID, errorCode: H2ErrorCode.cancel))
+            return
+        }
+        session.sendBody(streamID: streamID, bytes, endStream: endStream)
+        flushOutput()
+        if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
+            stream.writeWaiter?.succeed(())
+            stream.writeWaiter = promise
+        } else {
+            promise.succeed(())
+        }
+    }
+
+    func consumed(streamID: Int32, _ count: Int) {
+        session.consume(streamID: streamID, count)
+        flushOutput()
+    }
+
+    func reset(streamID: Int32, errorCode: UInt32) {
+        session.resetStream(streamID, errorCode: errorCode)
+        end(streamID, error: H2StreamClosedError(streamID: streamID, errorCode: errorCode))
+        flushOutput()
+    }
+
+    // MARK: - Output
+
+    private func flushOutput() {
+        guard let context else { return }
+        var output = context.channel.allocator.buffer(capacity: 0)
+        if session.takeOutput(into: &output) != nil {
+            closeAfterFlush()
+        }
+        if output.readableBytes > 0 {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+        }
+        releaseWriters()
+    }
+
+    /// Streams whose queue drained below the high-water mark may write again.
+    private func releaseWriters() {
+        for (id, stream) in streams where stream.writeWaiter != nil {
+            if session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 {
+                let waiter = stream.writeWaiter
+                stream.writeWaiter = nil
+                waiter?.succeed(())
+            }
+        }
+    }
+
+    private func closeIfIdle() {
+        if streams.isEmpty { closeAfterFlush() }
+    }
+
+    private func closeAfterFlush() {
+        guard let context else { return }
+        var output = context.channel.allocator.buffer(capacity: 0)
+        _ = session.takeOutput(into: &output)
+        context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension H2ServerHandler: Sendable {}

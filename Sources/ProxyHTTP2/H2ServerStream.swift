@@ -1,0 +1,84 @@
+import NIOCore
+
+/// One request stream of an inbound HTTP/2 connection, handed to async code: its header fields, its body as
+/// an async sequence, and the calls that answer it. Every call hops to the connection's event loop.
+public final class H2ServerStream: Sendable {
+    public let id: Int32
+    public let fields: [H2Field]
+    public let body: H2InboundBody
+    let connection: NIOLoopBound<H2ServerHandler>
+
+    init(id: Int32, fields: [H2Field], body: H2InboundBody, connection: NIOLoopBound<H2ServerHandler>) {
+        self.id = id
+        self.fields = fields
+        self.body = body
+        self.connection = connection
+    }
+
+    var eventLoop: any EventLoop { connection.eventLoop }
+
+    /// Sends the response head; with `endStream` there is no body.
+    public func writeHead(_ fields: [H2Field], endStream: Bool) async throws {
+        try await perform { handler, promise in
+            handler.sendHead(streamID: self.id, fields, endStream: endStream, promise: promise)
+        }
+    }
+
+    /// Queues body bytes; returns once the stream's queue is below its high-water mark (the peer reads).
+    public func writeBody(_ buffer: ByteBuffer) async throws {
+        try await perform { handler, promise in
+            handler.sendBody(streamID: self.id, buffer, endStream: false, promise: promise)
+        }
+    }
+
+    /// Ends the response body.
+    public func finish() async throws {
+        try await perform { handler, promise in
+            handler.sendBody(streamID: self.id, ByteBuffer(), endStream: true, promise: promise)
+        }
+    }
+
+    /// Abandons the stream (RST_STREAM), e.g. when the handler failed after the head was sent.
+    public func reset(errorCode: UInt32 = H2ErrorCode.internalError) {
+        let connection = connection
+        let id = id
+        connection.eventLoop.execute { connection.value.reset(streamID: id, errorCode: errorCode) }
+    }
+
+    private func perform(_ body: @escaping @Sendable (H2ServerHandler, EventLoopPromise<Void>) -> Void) async throws {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let connection = connection
+        eventLoop.execute { body(connection.value, promise) }
+        try await promise.futureResult.get()
+    }
+}
+
+/// A request body arriving over HTTP/2. Bytes count against the stream's receive window until the iterator
+/// hands them out; then the window reopens — so the peer can never have more in flight than one window.
+public struct H2InboundBody: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+
+    let stream: AsyncThrowingStream<ByteBuffer, any Error>
+    let consumed: @Sendable (Int) -> Void
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+        let consumed: @Sendable (Int) -> Void
+
+        public mutating func next() async throws -> ByteBuffer? {
+            guard let chunk = try await base.next() else { return nil }
+            consumed(chunk.readableBytes)
+            return chunk
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed)
+    }
+}
+
+/// The stream was reset or the connection closed before the operation could complete.
+public struct H2StreamClosedError: Error, Sendable, Equatable {
+    public var streamID: Int32
+    public var errorCode: UInt32
+}

@@ -1,0 +1,86 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import ProxyHTTP2
+
+/// Serves one inbound HTTP/2 stream through the same router as HTTP/1.1: builds a Hummingbird `Request` from
+/// the stream's fields and body, asks the router's responder, and writes the `Response` back through
+/// `H2ResponseBodyWriter` — no per-stream channel in between.
+struct HTTP2StreamResponder: Sendable {
+    let responder: RouterResponder<BasicRequestContext>
+    let logger: Logger
+
+    /// Connection-specific fields (RFC 9113 §8.2.2) that must not appear in an HTTP/2 message.
+    static let connectionSpecific: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+    ]
+
+    func serve(_ stream: H2ServerStream, channel: any Channel) async {
+        guard let head = Self.request(from: stream.fields) else {
+            stream.reset(errorCode: H2ErrorCode.protocolError)
+            return
+        }
+        let request = Request(head: head, body: RequestBody(asyncSequence: stream.body))
+        var logger = logger
+        logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+        let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+        let response: Response
+        do {
+            response = try await responder.respond(to: request, context: context)
+        } catch {
+            logger.debug("unhandled error", metadata: ["error": "\(error)"])
+            response = Response(status: .internalServerError)
+        }
+        do {
+            let empty = response.body.contentLength == 0 || head.method == .head
+            try await stream.writeHead(Self.fields(of: response), endStream: empty)
+            if !empty { try await response.body.write(H2ResponseBodyWriter(stream: stream)) }
+        } catch {
+            logger.debug("HTTP/2 response not completed", metadata: ["error": "\(error)"])
+            stream.reset(errorCode: H2ErrorCode.internalError)
+        }
+    }
+
+    static func request(from fields: [H2Field]) -> HTTPRequest? {
+        guard let name = fields[field: ":method"], let method = HTTPRequest.Method(name) else { return nil }
+        var head = HTTPRequest(
+            method: method,
+            scheme: fields[field: ":scheme"],
+            authority: fields[field: ":authority"],
+            path: fields[field: ":path"]
+        )
+        for field in fields where !field.name.hasPrefix(":") {
+            guard let name = HTTPField.Name(field.name) else { return nil }
+            head.headerFields.append(HTTPField(name: name, value: field.value))
+        }
+        return head
+    }
+
+    static func fields(of response: Response) -> [H2Field] {
+        var fields = [H2Field(":status", "\(response.status.code)")]
+        fields.reserveCapacity(response.headers.count + 2)
+        for field in response.headers where !connectionSpecific.contains(field.name.canonicalName) {
+            fields.append(H2Field(field.name.canonicalName, field.value))
+        }
+        if response.headers[.contentLength] == nil, let length = response.body.contentLength {
+            fields.append(H2Field("content-length", "\(length)"))
+        }
+        return fields
+    }
+}
+
+/// Hummingbird's `ResponseBodyWriter` for an HTTP/2 stream: each buffer becomes DATA on the stream, with
+/// backpressure from the stream's send window.
+struct H2ResponseBodyWriter: ResponseBodyWriter {
+    let stream: H2ServerStream
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        try await stream.writeBody(buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await stream.finish()
+    }
+}
