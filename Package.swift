@@ -80,6 +80,7 @@ let package = Package(
         .executableTarget(
             name: "claude-proxy",
             dependencies: [
+                "ProxyCore",
                 "ProxyServer",
                 "ProxyTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -106,9 +107,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test-only: a child process that writes accounts or rotates the secret until the crash tests kill it.
+        .executableTarget(
+            name: "vault-crash-writer",
+            dependencies: ["ProxyCore"],
+            path: "Tests/VaultCrashWriter",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ProxyCoreTests",
-            dependencies: ["ProxyCore", "ProxyTesting"],
+            dependencies: ["ProxyCore", "ProxyTesting", "vault-crash-writer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
