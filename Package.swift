@@ -89,6 +89,7 @@ let package = Package(
         .executableTarget(
             name: "claude-proxy",
             dependencies: [
+                "ProxyCore",
                 "ProxyServer",
                 "ProxyTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -116,6 +117,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test-only: a child process that writes accounts or rotates the secret until the crash tests kill it.
+        .executableTarget(
+            name: "vault-crash-writer",
+            dependencies: ["ProxyCore"],
+            path: "Tests/VaultCrashWriter",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ProxyHTTP2Tests",
             dependencies: ["ProxyHTTP2", .product(name: "NIOCore", package: "swift-nio")],
@@ -123,7 +131,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyCoreTests",
-            dependencies: ["ProxyCore", "ProxyTesting"],
+            dependencies: ["ProxyCore", "ProxyTesting", "vault-crash-writer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

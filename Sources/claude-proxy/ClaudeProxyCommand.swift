@@ -10,7 +10,9 @@ struct ClaudeProxyCommand: AsyncParsableCommand {
         commandName: "claude-proxy",
         abstract: "Multi-account Claude API reverse proxy with an OpenSSL TLS front door.",
         version: ProxyVersion.current,
-        subcommands: [Serve.self, CheckConfig.self, GenCert.self, Version.self],
+        subcommands: [
+            Serve.self, CheckConfig.self, GenCert.self, Accounts.self, RotateSecret.self, Version.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

@@ -8,7 +8,7 @@ public enum ConfigLoader {
     /// The `auth.api_key` shipped in `config.example.yaml`; refused at start so no one runs with it.
     public static let placeholderAPIKey = "change-me-to-a-long-random-secret"
 
-    static let minimumAPIKeyLength = 16
+    public static let minimumAPIKeyLength = 16
 
     /// - Parameters:
     ///   - path: the YAML file; `nil` for none (defaults and environment only, paths relative to the
