@@ -1,5 +1,6 @@
 // A plain timing loop over the request hot path of ProxyCore: `Balancer.pick` and the `validToken` fast path.
-// Run with `swift run -c release --scratch-path .build-refresh core-bench [iterations]`.
+// Run with `swift run -c release --scratch-path .build-refresh core-bench [iterations [name-filter [max-tasks]]]`;
+// the filter and task limit let an allocation profiler (heaptrack) look at one case at a time.
 import Foundation
 import ProxyCore
 
@@ -105,7 +106,8 @@ let cases: [(String, Body)] = [
 print(
     "core-bench: \(iterations) iterations per task, \(accountCount) accounts, \(ProcessInfo.processInfo.activeProcessorCount) cores"
 )
-for (name, body) in cases {
-    try await measure(name, tasks: 1, body)
-    try await measure(name, tasks: 2, body)
+let filter = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ""
+let maxTasks = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3]) ?? 2 : 2
+for (name, body) in cases where filter.isEmpty || name.contains(filter) {
+    for tasks in 1...maxTasks { try await measure(name, tasks: tasks, body) }
 }

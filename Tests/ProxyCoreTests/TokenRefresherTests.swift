@@ -180,3 +180,31 @@ struct RefresherHarness {
         }
     }
 }
+
+@Suite struct RefreshLockTests {
+    @Test func refreshersSharingALockAndARepositoryRefreshOnce() async throws {
+        let clock = MockClock()
+        let endpoint = FakeTokenEndpoint(TokenEndpointResponses.tokens(access: "access-new", refresh: "refresh-new"))
+        let repository = InMemoryAccountRepository([
+            Fixtures.account("acc_1", expiresAt: clock.now.addingTimeInterval(5))
+        ])
+        let client = OAuthClient(settings: OAuthSettings(), transport: endpoint, clock: clock)
+        let lock = InProcessRefreshLock()
+        let refreshers = (0..<2).map { _ in
+            TokenRefresher(
+                repository: repository, client: client, clock: clock, lock: lock, logger: Fixtures.quietLogger)
+        }
+        endpoint.hold()
+        let tokens = try await withThrowingTaskGroup(of: Secret.self) { group in
+            for index in 0..<200 {
+                group.addTask { try await refreshers[index % 2].validToken(for: AccountID("acc_1")) }
+            }
+            await endpoint.waitForCalls(1)
+            for _ in 0..<50 { await Task.yield() }
+            endpoint.release()
+            return try await group.reduce(into: [Secret]()) { $0.append($1) }
+        }
+        #expect(tokens.allSatisfy { $0 == Secret("access-new") })
+        #expect(endpoint.callCount == 1, "the second refresher found the new token under the lock")
+    }
+}

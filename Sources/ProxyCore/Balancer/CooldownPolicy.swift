@@ -66,7 +66,7 @@ public struct CooldownPolicy: Sendable, Equatable {
     }
 
     static func header(_ name: String, in headers: [(name: String, value: String)]) -> String? {
-        for header in headers where header.name.count == name.count && header.name.lowercased() == name {
+        for header in headers where header.name.utf8.count == name.utf8.count && header.name.lowercased() == name {
             return header.value.trimmingCharacters(in: .whitespaces)
         }
         return nil

@@ -5,7 +5,8 @@ public protocol RefreshLock: Sendable {
     func withLock<T: Sendable>(for id: AccountID, _ body: @Sendable () async throws -> T) async throws -> T
 }
 
-/// A per-account async mutex inside one process (covers several `TokenRefresher`s sharing one repository).
+/// A per-account async mutex inside one process; give one instance to every `TokenRefresher` that shares a
+/// repository. Waiters are served in arrival order.
 public actor InProcessRefreshLock: RefreshLock {
     private var held: Set<AccountID> = []
     private var waiters: [AccountID: [CheckedContinuation<Void, Never>]] = [:]
