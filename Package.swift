@@ -96,6 +96,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Hot-path micro-benchmark (`swift run -c release core-bench`); not a product.
+        .executableTarget(
+            name: "core-bench",
+            dependencies: ["ProxyCore"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ProxyTesting",
             dependencies: [
