@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct SecretTests {
     @Test func descriptionsNeverShowTheValue() {
-        let secret = Secret("sk-ant-oat01-not-a-real-token-abcd")
+        let secret = Secret("fake-access-token-not-real-abcd")
         #expect("\(secret)" == "<redacted>")
         #expect(String(reflecting: secret) == "<redacted>")
         #expect(!"\([secret])".contains("not-a-real"))

@@ -127,7 +127,7 @@ public actor TokenRefresher {
     private func perform(_ id: AccountID, _ reason: Reason) async throws -> Secret {
         defer { inFlight[id] = nil }
         do {
-            let token = try await lock.withLock(for: id) { try await self.refreshUnderLock(id, reason) }
+            let token = try await lock.withLock(id) { try await self.refreshUnderLock(id, reason) }
             recentFailures[id] = nil
             return token
         } catch {

@@ -20,7 +20,9 @@ public struct RefreshLease: Sendable {
 extension RefreshLock {
     /// Runs `body` while holding the lock for `account`, releasing it however `body` ends.
     public func withLock<T: Sendable>(
-        _ account: AccountID, _ body: () async throws -> T
+        _ account: AccountID,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
     ) async throws -> T {
         let lease = try await acquire(account)
         do {
