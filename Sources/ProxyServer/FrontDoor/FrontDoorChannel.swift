@@ -72,6 +72,12 @@ public struct FrontDoorChannel: ServerChildChannel {
     }
 
     public func handle(value: Value, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await serve(value, logger: logger)
+        }
+    }
+
+    private func serve(_ value: Value, logger: Logger) async {
         let negotiated = (try? await value.negotiated.get()) ?? .closed
         switch negotiated {
         case .http1(let connection):

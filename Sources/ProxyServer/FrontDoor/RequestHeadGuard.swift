@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
 /// Slowloris protection: once the first byte of a request arrives, its whole head must arrive within
 /// `timeout`, or the connection is closed. Waiting for a request to start is the keep-alive idle timeout's job
@@ -20,6 +21,8 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     /// Requests whose head was parsed and whose response has not ended.
     private var outstanding = 0
     private var deadline: Scheduled<Void>?
+    /// Bytes of a request arrived and its head has not been parsed yet.
+    private var awaitingHead = false
     private var context: ChannelHandlerContext?
 
     init(timeout: TimeAmount, logger: Logger) {
@@ -37,7 +40,14 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if outstanding == 0, deadline == nil {
+        // A request head usually arrives whole in one read; the decoder behind us reports it before this read
+        // completes. Only a head still missing at read-complete needs a timer (no timer churn per request).
+        if outstanding == 0 { awaitingHead = true }
+        context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if awaitingHead, deadline == nil {
             deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
                 deadline = nil
                 logger.info(
@@ -45,7 +55,7 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
                 context.close(promise: nil)
             }
         }
-        context.fireChannelRead(data)
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -56,6 +66,7 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
 
     func headReceived() {
         outstanding += 1
+        awaitingHead = false
         deadline?.cancel()
         deadline = nil
     }
@@ -125,6 +136,11 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
             try channel.pipeline.syncOperations.addHandler(RequestHeadTimer(timeout: timeout, logger: logger))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let codec = try operations.context(handlerType: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(KeepAlivePolicy(), position: .before(codec.handler))
+            return value
         }
     }
 

@@ -117,9 +117,18 @@ enum StandardErrorWriter {
     private static let lock = NSLock()
 
     @Sendable static func write(_ line: String) {
-        let data = Data((line + "\n").utf8)
-        lock.withLock {
-            try? FileHandle.standardError.write(contentsOf: data)
+        var text = line
+        text.append("\n")
+        text.withUTF8 { bytes in
+            lock.withLock {
+                // One write(2) per line, no Foundation buffering in between; retry what a short write left.
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Foundation.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written <= 0 { break }
+                    offset += written
+                }
+            }
         }
     }
 }
