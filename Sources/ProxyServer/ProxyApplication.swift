@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import ProxyCore
 import ProxyHTTP2
 import ProxyTLS
 import ServiceLifecycle
@@ -14,6 +15,8 @@ public struct ProxyApplication: Sendable {
     public let logger: Logger
     /// Present when TLS is on: the context store new connections take their certificate from.
     public let tlsContexts: TLSContextStore?
+    /// The accounts, when the server has opened its data folder (`serve` does; front-door tests need not).
+    public var accounts: (any AccountStore)?
     /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
     public var additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)?
 
@@ -45,7 +48,7 @@ public struct ProxyApplication: Sendable {
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestLogMiddleware())
-        HealthRoutes(startedAt: .now).register(on: router)
+        HealthRoutes(startedAt: .now, accounts: accounts).register(on: router)
         additionalRoutes?(router)
         return router
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ProxyCore
 import ProxyServer
 import ProxyTLS
 
@@ -61,12 +62,22 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        let (application, config) = try Self.exitingOnConfigError {
+        var (application, config) = try Self.exitingOnConfigError {
             let config = try options.load()
             ProxyLogHandler.bootstrap(level: config.logger.level, format: config.logger.format)
             let application = try ProxyApplication(config: config, logger: Logger(label: "claude-proxy"))
             return (application, config)
         }
+        // A wrong admin secret, an insecure data folder or an unfinished rotation stops start-up here, before
+        // anything is written.
+        let store = try Self.exitingOnVaultError {
+            try FileAccountStore.open(path: config.storage.dataFolder, secret: Secret(config.auth.apiKey))
+        }
+        let loaded = try await store.loadAll()
+        for problem in loaded.problems {
+            application.logger.error("account file skipped", metadata: ["problem": "\(problem)"])
+        }
+        application.accounts = store
         let scheme = config.server.tls.enabled ? "https" : "http"
         application.logger.notice(
             "starting",
@@ -74,6 +85,7 @@ struct Serve: AsyncParsableCommand {
                 "version": "\(ProxyVersion.current)",
                 "listen": "\(scheme)://\(config.server.host):\(config.server.port)",
                 "certificate_serial": "\(application.tlsContexts?.current.certificateSerial ?? "-")",
+                "accounts": "\(loaded.accounts.count)",
             ]
         )
         try await application.run()

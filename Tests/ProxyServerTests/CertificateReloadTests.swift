@@ -101,6 +101,7 @@ import Testing
             environment: [
                 "AUTH__API_KEY": "test-admin-key-0123456789", "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
                 "SERVER__TLS__CERT_FILE": live.certificateFile, "SERVER__TLS__KEY_FILE": live.keyFile,
+                "STORAGE__DATA_FOLDER": logs.file("data"),
                 "SERVER__TLS__RELOAD_INTERVAL": "0s",  // only the signal may trigger the reload
             ],
             logFile: logs.file("proxy.log")

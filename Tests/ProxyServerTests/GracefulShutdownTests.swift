@@ -81,6 +81,7 @@ import Testing
                     "AUTH__API_KEY": "test-admin-key-0123456789", "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
                     "SERVER__TLS__CERT_FILE": certificates.certificateFile,
                     "SERVER__TLS__KEY_FILE": certificates.keyFile,
+                    "STORAGE__DATA_FOLDER": logs.file("data"),
                     "LOGGER__LEVEL": "trace", "LOGGER__FORMAT": "json",
                 ],
                 logFile: logs.file("proxy.log")
