@@ -58,6 +58,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ProxyUpstream",
+            dependencies: [
+                "ProxyTLS",
+                "ProxyHTTP2",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ProxyCore",
             dependencies: [
                 "COpenSSL",
@@ -71,6 +83,7 @@ let package = Package(
             dependencies: [
                 "ProxyTLS",
                 "ProxyHTTP2",
+                "ProxyUpstream",
                 "ProxyCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -108,6 +121,7 @@ let package = Package(
             dependencies: [
                 "ProxyTLS",
                 "ProxyHTTP2",
+                "ProxyUpstream",
                 "ProxyCore",
                 "ProxyServer",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -137,13 +151,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ProxyUpstreamTests",
+            dependencies: ["ProxyUpstream"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ProxyCoreTests",
             dependencies: ["ProxyCore", "ProxyTesting", "vault-crash-writer"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ProxyServerTests",
-            dependencies: ["ProxyServer", "ProxyTLS", "ProxyTesting"],
+            dependencies: [
+                "ProxyServer", "ProxyTLS", "ProxyTesting", "ProxyCore", "ProxyUpstream",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ],

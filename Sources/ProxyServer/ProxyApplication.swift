@@ -17,6 +17,8 @@ public struct ProxyApplication: Sendable {
     public let tlsContexts: TLSContextStore?
     /// The accounts, when the server has opened its data folder (`serve` does; front-door tests need not).
     public var accounts: (any AccountStore)?
+    /// Services that run beside the listener (the scheduled token refresh).
+    public var backgroundServices: [any Service] = []
     /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
     public var additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)?
 
@@ -116,7 +118,7 @@ public struct ProxyApplication: Sendable {
         handleSignals: Bool = true,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> ServiceGroup {
-        var services: [any Service] = [makeApplication(onServerRunning: onServerRunning)]
+        var services: [any Service] = backgroundServices + [makeApplication(onServerRunning: onServerRunning)]
         if let tlsContexts {
             services.append(
                 CertificateReloadService(

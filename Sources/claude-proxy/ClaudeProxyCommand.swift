@@ -78,6 +78,10 @@ struct Serve: AsyncParsableCommand {
             application.logger.error("account file skipped", metadata: ["problem": "\(problem)"])
         }
         application.accounts = store
+        let accountServices = try Self.exitingOnConfigError {
+            try AccountServices(config: config, store: store, logger: application.logger)
+        }
+        application.backgroundServices = [accountServices.scheduler]
         let scheme = config.server.tls.enabled ? "https" : "http"
         application.logger.notice(
             "starting",

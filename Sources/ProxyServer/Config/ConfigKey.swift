@@ -77,6 +77,10 @@ extension ConfigKey {
                 "retry.max_retries", \.retry.maxRetries, expected: "an integer of at least 0",
                 parse: Parse.int(in: 0...Int.max)),
             duration("retry.retry_delay", \.retry.retryDelay, allowZero: true),
+
+            duration("refresh.buffer", \.refresh.buffer, allowZero: false),
+            duration("refresh.interval", \.refresh.interval, allowZero: false),
+            duration("refresh.offset", \.refresh.offset, allowZero: true),
         ]
     }
 

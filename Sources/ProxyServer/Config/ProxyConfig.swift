@@ -148,6 +148,20 @@ public struct ProxyConfig: Sendable, Equatable {
         }
     }
 
+    /// Token refresh: on demand `buffer` before expiry, and on a schedule (every `interval`, shifted by `offset`
+    /// from the hour boundaries; the default runs at minute 0 of every hour).
+    public struct Refresh: Sendable, Equatable {
+        public var buffer: Duration
+        public var interval: Duration
+        public var offset: Duration
+
+        public init(buffer: Duration = .seconds(60), interval: Duration = .seconds(3600), offset: Duration = .zero) {
+            self.buffer = buffer
+            self.interval = interval
+            self.offset = offset
+        }
+    }
+
     public var server: Server
     public var limits: Limits
     public var oauth: OAuth
@@ -156,6 +170,7 @@ public struct ProxyConfig: Sendable, Equatable {
     public var auth: Auth
     public var logger: Logger
     public var retry: Retry
+    public var refresh: Refresh
 
     public init(
         server: Server = Server(),
@@ -165,7 +180,8 @@ public struct ProxyConfig: Sendable, Equatable {
         storage: Storage = Storage(),
         auth: Auth,
         logger: Logger = Logger(),
-        retry: Retry = Retry()
+        retry: Retry = Retry(),
+        refresh: Refresh = Refresh()
     ) {
         self.server = server
         self.limits = limits
@@ -175,5 +191,6 @@ public struct ProxyConfig: Sendable, Equatable {
         self.auth = auth
         self.logger = logger
         self.retry = retry
+        self.refresh = refresh
     }
 }

@@ -1,0 +1,275 @@
+import NIOCore
+
+/// The client side of an HTTP/2 connection as a NIO handler (behind a client `TLSHandler`): streams are opened
+/// from async code through `H2ClientStream`, responses come back as a head promise plus a body sequence whose
+/// reading opens the stream's receive window (backpressure all the way to the server).
+public final class H2ClientHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    /// What the pool needs to hear about the connection.
+    public enum ConnectionEvent: Sendable {
+        /// The server's SETTINGS (first and later ones): its stream limit.
+        case settings(maxConcurrentStreams: Int)
+        /// GOAWAY: no new streams; streams above `lastStreamID` were not processed and were failed as refused.
+        case goAway(lastStreamID: Int32)
+        /// A stream ended (in any way): its slot is free.
+        case streamClosed
+        case closed
+    }
+
+    public struct Configuration: Sendable {
+        public var session = H2Session.Settings()
+        public var streamWriteHighWatermark = 256 << 10
+
+        public init() {}
+    }
+
+    final class StreamState {
+        var head: EventLoopPromise<[H2Field]>?
+        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+        var writeWaiter: EventLoopPromise<Void>?
+
+        init(head: EventLoopPromise<[H2Field]>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) {
+            self.head = head
+            self.body = body
+        }
+
+        func fail(_ error: any Error) {
+            head?.fail(error)
+            head = nil
+            body.finish(throwing: error)
+            writeWaiter?.fail(error)
+            writeWaiter = nil
+        }
+    }
+
+    private let session: H2Session
+    private let configuration: Configuration
+    private let onEvent: @Sendable (ConnectionEvent) -> Void
+    private var streams: [Int32: StreamState] = [:]
+    private var context: ChannelHandlerContext?
+
+    public init(configuration: Configuration = Configuration(), onEvent: @escaping @Sendable (ConnectionEvent) -> Void)
+        throws(H2Error)
+    {
+        self.session = try H2Session(role: .client, settings: configuration.session)
+        self.configuration = configuration
+        self.onEvent = onEvent
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { flushOutput() }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        flushOutput()  // connection preface + SETTINGS
+        context.fireChannelActive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        handle(session.takeEvents())
+        if error != nil { context.close(promise: nil) }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushOutput()
+        context.fireChannelReadComplete()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
+        for (_, stream) in streams { stream.fail(closed) }
+        streams.removeAll()
+        onEvent(.closed)
+        context.fireChannelInactive()
+    }
+
+    private func handle(_ events: [H2Event]) {
+        for event in events {
+            switch event {
+            case .headers(let id, let fields, let endStream):
+                guard let stream = streams[id] else { continue }
+                if let head = stream.head {
+                    // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
+                    if let status = fields[field: ":status"], status.hasPrefix("1") { continue }
+                    stream.head = nil
+                    head.succeed(fields)
+                }
+                if endStream { stream.body.finish() }
+            case .data(let id, let bytes):
+                if let stream = streams[id] {
+                    stream.body.yield(bytes)
+                } else {
+                    session.consume(streamID: id, bytes.readableBytes)
+                }
+            case .endStream(let id):
+                streams[id]?.body.finish()
+            case .reset(let id, let code):
+                streams.removeValue(forKey: id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
+            case .streamClosed(let id, let code):
+                if let stream = streams.removeValue(forKey: id) {
+                    if code == H2ErrorCode.noError {
+                        stream.head?.fail(H2StreamClosedError(streamID: id, errorCode: code))
+                        stream.body.finish()
+                        stream.writeWaiter?.succeed(())
+                    } else {
+                        stream.fail(H2StreamClosedError(streamID: id, errorCode: code))
+                    }
+                }
+                onEvent(.streamClosed)
+            case .goAway(let lastStreamID, _, _):
+                for (id, stream) in streams where id > lastStreamID {
+                    streams[id] = nil
+                    stream.fail(H2StreamClosedError(streamID: id, errorCode: H2ErrorCode.refusedStream))
+                }
+                onEvent(.goAway(lastStreamID: lastStreamID))
+            case .settings(let maxConcurrentStreams, _):
+                onEvent(.settings(maxConcurrentStreams: Int(maxConcurrentStreams)))
+            case .pingAcknowledged:
+                break
+            }
+        }
+    }
+
+    // MARK: - Calls from H2ClientStream (on the event loop)
+
+    func open(
+        _ fields: [H2Field], endStream: Bool, head: EventLoopPromise<[H2Field]>,
+        body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+    ) throws -> Int32 {
+        let id = try session.submitRequest(fields, endStream: endStream)
+        streams[id] = StreamState(head: head, body: body)
+        flushOutput()
+        return id
+    }
+
+    func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool, promise: EventLoopPromise<Void>) {
+        guard let stream = streams[streamID] else {
+            promise.fail(H2StreamClosedError(streamID: streamID, errorCode: H2ErrorCode.cancel))
+            return
+        }
+        session.sendBody(streamID: streamID, bytes, endStream: endStream)
+        flushOutput()
+        if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
+            stream.writeWaiter?.succeed(())
+            stream.writeWaiter = promise
+        } else {
+            promise.succeed(())
+        }
+    }
+
+    func consumed(streamID: Int32, _ count: Int) {
+        session.consume(streamID: streamID, count)
+        flushOutput()
+    }
+
+    func cancel(streamID: Int32) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        session.resetStream(streamID, errorCode: H2ErrorCode.cancel)
+        stream.fail(H2StreamClosedError(streamID: streamID, errorCode: H2ErrorCode.cancel))
+        flushOutput()
+    }
+
+    public func ping() {
+        session.ping()
+        flushOutput()
+    }
+
+    /// Whether the server has said GOAWAY (the pool stops sending new streams here).
+    public var isGoingAway: Bool { session.peerWentAway }
+
+    private func flushOutput() {
+        guard let context, context.channel.isActive else { return }
+        var output = context.channel.allocator.buffer(capacity: 0)
+        if session.takeOutput(into: &output) != nil { context.close(promise: nil) }
+        if output.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(output), promise: nil) }
+        for (id, stream) in streams where stream.writeWaiter != nil {
+            if session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 {
+                let waiter = stream.writeWaiter
+                stream.writeWaiter = nil
+                waiter?.succeed(())
+            }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension H2ClientHandler: Sendable {}
+
+/// One request stream on an upstream HTTP/2 connection, used from async code; every call hops to the loop.
+public final class H2ClientStream: Sendable {
+    public let id: Int32
+    /// The response head (`:status` and fields); fails if the stream is reset or the connection dies first.
+    public let head: EventLoopFuture<[H2Field]>
+    public let body: H2InboundBody
+    let connection: NIOLoopBound<H2ClientHandler>
+
+    /// Opens a stream with a request head; send a body with `writeBody`/`finish` unless `endStream`.
+    public static func open(
+        on connection: NIOLoopBound<H2ClientHandler>, _ fields: [H2Field], endStream: Bool
+    ) async throws -> H2ClientStream {
+        let eventLoop = connection.eventLoop
+        let head = eventLoop.makePromise(of: [H2Field].self)
+        let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
+        let opened = eventLoop.makePromise(of: Int32.self)
+        eventLoop.execute {
+            opened.completeWith(
+                Result { try connection.value.open(fields, endStream: endStream, head: head, body: continuation) })
+        }
+        let id: Int32
+        do {
+            id = try await opened.futureResult.get()
+        } catch {
+            head.fail(error)
+            continuation.finish(throwing: error)
+            throw error
+        }
+        let inbound = H2InboundBody(stream: body) { count in
+            eventLoop.execute { connection.value.consumed(streamID: id, count) }
+        }
+        return H2ClientStream(id: id, head: head.futureResult, body: inbound, connection: connection)
+    }
+
+    private init(
+        id: Int32, head: EventLoopFuture<[H2Field]>, body: H2InboundBody, connection: NIOLoopBound<H2ClientHandler>
+    ) {
+        self.id = id
+        self.head = head
+        self.body = body
+        self.connection = connection
+    }
+
+    public func writeBody(_ buffer: ByteBuffer) async throws {
+        try await send(buffer, endStream: false)
+    }
+
+    public func finish() async throws {
+        try await send(ByteBuffer(), endStream: true)
+    }
+
+    /// RST_STREAM CANCEL: the caller (the proxied client) went away.
+    public func cancel() {
+        let connection = connection
+        let id = id
+        connection.eventLoop.execute { connection.value.cancel(streamID: id) }
+    }
+
+    private func send(_ buffer: ByteBuffer, endStream: Bool) async throws {
+        let promise = connection.eventLoop.makePromise(of: Void.self)
+        let connection = connection
+        let id = id
+        connection.eventLoop.execute {
+            connection.value.sendBody(streamID: id, buffer, endStream: endStream, promise: promise)
+        }
+        try await promise.futureResult.get()
+    }
+}

@@ -1,0 +1,212 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ProxyHTTP2
+import ProxyTLS
+import Synchronization
+
+/// Pooled, multiplexed HTTP/2 connections to one origin: the I/O shell around `PoolStateMachine`. It performs
+/// the machine's actions (connect, hand a stream slot to a waiting request, fail, close, ping) and feeds it the
+/// connections' events (SETTINGS, GOAWAY, stream ends, closes).
+public final class UpstreamPool: Sendable {
+    public struct Configuration: Sendable {
+        public var maxConnections = 8
+        public var idleTimeout: TimeAmount = .seconds(90)
+        public var connectTimeout: TimeAmount = .seconds(10)
+        /// How long a request may wait for a free stream before it fails.
+        public var queueTimeout: TimeAmount = .seconds(30)
+        public var pingInterval: TimeAmount = .seconds(30)
+        public var http2 = H2ClientHandler.Configuration()
+
+        public init() {}
+    }
+
+    public typealias Connection = NIOLoopBound<H2ClientHandler>
+
+    private struct State {
+        var machine: PoolStateMachine
+        var connections: [PoolStateMachine.ConnectionID: (channel: any Channel, handler: Connection?)] = [:]
+        var waiters:
+            [PoolStateMachine.RequestID: CheckedContinuation<(PoolStateMachine.ConnectionID, Connection), any Error>] =
+                [:]
+        var nextRequest = 0
+        var housekeeping: RepeatedTask?
+    }
+
+    public let origin: UpstreamOrigin
+    private let tls: TLSContext?
+    private let group: any EventLoopGroup
+    private let configuration: Configuration
+    private let logger: Logger
+    // Mutex: requests arrive from any task; connection events from each connection's event loop.
+    private let state: Mutex<State>
+
+    public init(
+        origin: UpstreamOrigin, tls: TLSContext?, group: any EventLoopGroup,
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "claude-proxy.upstream")
+    ) {
+        self.origin = origin
+        self.tls = origin.isTLS ? tls : nil
+        self.group = group
+        self.configuration = configuration
+        self.logger = logger
+        state = Mutex(
+            State(
+                machine: PoolStateMachine(
+                    maxConnections: configuration.maxConnections,
+                    idleTimeout: Self.seconds(configuration.idleTimeout),
+                    pingInterval: Self.seconds(configuration.pingInterval)
+                )))
+    }
+
+    /// Opens a request stream on a pooled connection (waiting for a free slot if all are busy).
+    public func stream(_ fields: [H2Field], endStream: Bool) async throws -> H2ClientStream {
+        let (id, connection) = try await acquire()
+        do {
+            return try await H2ClientStream.open(on: connection, fields, endStream: endStream)
+        } catch {
+            // The slot was never used by a stream nghttp2 knows of: give it back.
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            throw error
+        }
+    }
+
+    public var connectionCount: Int { state.withLock { $0.machine.connectionCount } }
+
+    /// Fails waiting requests, closes idle connections and lets busy ones finish.
+    public func shutdown() {
+        let actions = state.withLock { state -> [PoolStateMachine.Action] in
+            state.housekeeping?.cancel()
+            state.housekeeping = nil
+            return state.machine.shutdown()
+        }
+        perform(actions)
+    }
+
+    // MARK: - Requests
+
+    private func acquire() async throws -> (PoolStateMachine.ConnectionID, Connection) {
+        let deadline = Self.now() + Self.seconds(configuration.queueTimeout)
+        return try await withCheckedThrowingContinuation { continuation in
+            let actions = state.withLock { state -> [PoolStateMachine.Action] in
+                let id = PoolStateMachine.RequestID(state.nextRequest)
+                state.nextRequest += 1
+                state.waiters[id] = continuation
+                startHousekeepingIfNeeded(&state)
+                return state.machine.newRequest(id, deadline: deadline, now: Self.now())
+            }
+            perform(actions)
+        }
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ actions: [PoolStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .createConnection(let id):
+                connect(id)
+            case .startStream(let request, let connection):
+                let (waiter, handler) = state.withLock {
+                    ($0.waiters.removeValue(forKey: request), $0.connections[connection]?.handler)
+                }
+                if let handler {
+                    waiter?.resume(returning: (connection, handler))
+                } else {
+                    waiter?.resume(throwing: UpstreamError.closed(origin: origin.description))
+                }
+            case .failRequest(let request, let failure):
+                let waiter = state.withLock { $0.waiters.removeValue(forKey: request) }
+                waiter?.resume(throwing: Self.error(failure, origin: origin))
+            case .closeConnection(let id):
+                let channel = state.withLock { $0.connections.removeValue(forKey: id)?.channel }
+                channel?.close(promise: nil)
+            case .ping(let id):
+                if let handler = state.withLock({ $0.connections[id]?.handler }) {
+                    handler.eventLoop.execute { handler.value.ping() }
+                }
+            }
+        }
+    }
+
+    private func connect(_ id: PoolStateMachine.ConnectionID) {
+        let origin = origin
+        let tls = tls
+        let configuration = configuration
+        // The connection's handler reports to the pool; the reference goes away with the connection.
+        let pool = self
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    if let tls {
+                        let session = try tls.makeClientSession(serverName: origin.host)
+                        try operations.addHandler(TLSHandler(session: session))
+                    }
+                    let handler = try H2ClientHandler(configuration: configuration.http2) { event in
+                        pool.connectionEvent(id, event)
+                    }
+                    try operations.addHandler(handler)
+                    let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                    pool.state.withLock { $0.connections[id] = (channel, bound) }
+                }
+            }
+        bootstrap.connect(host: origin.host, port: origin.port).whenFailure { error in
+            pool.logger.warning("upstream connect failed", metadata: ["origin": "\(origin)", "error": "\(error)"])
+            let actions = pool.state.withLock { state -> [PoolStateMachine.Action] in
+                state.connections[id] = nil
+                return state.machine.connectionFailed(id, reason: "\(error)")
+            }
+            pool.perform(actions)
+        }
+    }
+
+    private func connectionEvent(_ id: PoolStateMachine.ConnectionID, _ event: H2ClientHandler.ConnectionEvent) {
+        let now = Self.now()
+        let actions = state.withLock { state -> [PoolStateMachine.Action] in
+            switch event {
+            case .settings(let maxStreams):
+                let first = state.machine.connectionEstablished(id, maxStreams: maxStreams, now: now)
+                return first.isEmpty ? state.machine.settingsChanged(id, maxStreams: maxStreams, now: now) : first
+            case .goAway:
+                return state.machine.goAwayReceived(id)
+            case .streamClosed:
+                return state.machine.streamClosed(on: id, now: now)
+            case .closed:
+                state.connections[id] = nil
+                return state.machine.connectionFailed(id, reason: "connection closed")
+            }
+        }
+        perform(actions)
+    }
+
+    private func startHousekeepingIfNeeded(_ state: inout State) {
+        guard state.housekeeping == nil else { return }
+        state.housekeeping = group.next().scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) {
+            [weak self] _ in
+            guard let self else { return }
+            self.perform(self.state.withLock { $0.machine.tick(now: Self.now()) })
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func now() -> Double {
+        Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+    }
+
+    static func seconds(_ amount: TimeAmount) -> Double {
+        Double(amount.nanoseconds) / 1e9
+    }
+
+    static func error(_ failure: PoolStateMachine.Failure, origin: UpstreamOrigin) -> UpstreamError {
+        switch failure {
+        case .queueTimeout: .timeout(origin: origin.description, phase: "a free upstream stream")
+        case .shutdown: .closed(origin: origin.description)
+        case .connectFailed(let reason): .connectFailed(origin: origin.description, reason: reason)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import NIOPosix
+import ProxyHTTP2
+import ProxyServer
+import ProxyTLS
+import ProxyTesting
+import ProxyUpstream
+import Testing
+
+/// The upstream HTTP/2 pool over real sockets and real TLS, against our own h2 server and against nghttpd.
+@Suite struct UpstreamPoolTests {
+    static func routes(_ router: Router<BasicRequestContext>) {
+        router.get("/slow") { _, _ -> String in
+            try await Task.sleep(for: .milliseconds(300))
+            return "slow"
+        }
+        router.post("/echo") { request, _ -> Response in
+            Response(status: .ok, body: ResponseBody(asyncSequence: request.body))
+        }
+    }
+
+    func pool(for server: TestServer, _ certificates: TestCertificates, maxConnections: Int = 8) throws -> UpstreamPool
+    {
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        var configuration = UpstreamPool.Configuration()
+        configuration.maxConnections = maxConnections
+        return UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: server.port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+
+    static func request(_ method: String, _ path: String, port: Int) -> [H2Field] {
+        [
+            H2Field(":method", method), H2Field(":scheme", "https"), H2Field(":authority", "localhost:\(port)"),
+            H2Field(":path", path),
+        ]
+    }
+
+    static func collect(_ stream: H2ClientStream) async throws -> ([H2Field], [UInt8]) {
+        let head = try await stream.head.get()
+        var body: [UInt8] = []
+        for try await chunk in stream.body { body += chunk.readableBytesView }
+        return (head, body)
+    }
+
+    @Test func requestReachesOurHTTP2ServerThroughThePool() async throws {
+        try await TestServer.withTLSServer { server, certificates in
+            let pool = try pool(for: server, certificates)
+            defer { pool.shutdown() }
+            let stream = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
+            let (head, body) = try await Self.collect(stream)
+            #expect(head[field: ":status"] == "200")
+            #expect(String(decoding: body, as: UTF8.self).contains(#""status":"ok""#))
+            #expect(pool.connectionCount == 1)
+        }
+    }
+
+    @Test func concurrentStreamsOpenConnectionsOnlyPastTheStreamLimit() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        var config = ProxyConfig.testing(certificates: certificates)
+        config.limits.maxConcurrentStreams = 10
+        let server = try await TestServer.start(config: config, additionalRoutes: Self.routes)
+        let pool = try pool(for: server, certificates)
+        let statuses = try await withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<25 {
+                group.addTask {
+                    let stream = try await pool.stream(Self.request("GET", "/slow", port: server.port), endStream: true)
+                    return try await Self.collect(stream).0[field: ":status"]
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.count == 25 && statuses.allSatisfy { $0 == "200" })
+        #expect(pool.connectionCount == 3, "ceil(25 / 10) connections")
+        pool.shutdown()
+        try await server.stop()
+    }
+
+    @Test func oneMegabyteUploadComesBackThroughEcho() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let server = try await TestServer.start(
+            config: .testing(certificates: certificates), additionalRoutes: Self.routes)
+        let pool = try pool(for: server, certificates)
+        let stream = try await pool.stream(Self.request("POST", "/echo", port: server.port), endStream: false)
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        async let response = Self.collect(stream)
+        for start in stride(from: 0, to: payload.count, by: 64 << 10) {
+            try await stream.writeBody(ByteBuffer(bytes: payload[start..<min(start + (64 << 10), payload.count)]))
+        }
+        try await stream.finish()
+        let (head, body) = try await response
+        #expect(head[field: ":status"] == "200")
+        #expect(body.count == payload.count && body == payload)
+        pool.shutdown()
+        try await server.stop()
+    }
+
+    @Test func refusedConnectionFailsTheRequest() async throws {
+        let tls = try TLSContext(client: .init(alpnProtocols: ["h2"], useSystemTrustStore: false))
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "127.0.0.1", port: 9), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton)
+        await #expect(throws: UpstreamError.self) {
+            _ = try await pool.stream(Self.request("GET", "/", port: 9), endStream: true)
+        }
+        pool.shutdown()
+    }
+
+    @Test func interoperatesWithNghttpd() async throws {
+        let certificates = try TestCertificates()
+        let docroot = try TemporaryDirectory()
+        defer { certificates.remove(); docroot.remove() }
+        try docroot.write(String(repeating: "nghttpd says hello\n", count: 1000), to: "hello.txt")
+        let port = Int.random(in: 20000..<60000)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "nghttpd", "--htdocs=\(docroot.path)", "\(port)", certificates.keyFile, certificates.certificateFile,
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { kill(process.processIdentifier, SIGTERM) }
+        // Wait until it listens.
+        _ = try await blocking { () -> Bool in
+            for _ in 0..<200 {
+                if (try? BlockingSocket(port: port)) != nil { return true }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return false
+        }
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton)
+        defer { pool.shutdown() }
+        let stream = try await pool.stream(Self.request("GET", "/hello.txt", port: port), endStream: true)
+        let (head, body) = try await Self.collect(stream)
+        #expect(head[field: ":status"] == "200")
+        #expect(body.count == 19_000)
+    }
+}
