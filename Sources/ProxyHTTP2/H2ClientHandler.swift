@@ -187,8 +187,14 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     /// Whether the server has said GOAWAY (the pool stops sending new streams here).
     public var isGoingAway: Bool { session.peerWentAway }
 
+    /// Frames are taken from nghttp2 only while the socket keeps up (see `H2ServerHandler`).
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushOutput() }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func flushOutput() {
-        guard let context, context.channel.isActive else { return }
+        guard let context, context.channel.isActive, context.channel.isWritable else { return }
         var output = context.channel.allocator.buffer(capacity: 0)
         if session.takeOutput(into: &output) != nil { context.close(promise: nil) }
         if output.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(output), promise: nil) }

@@ -215,8 +215,16 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     // MARK: - Output
 
+    /// Output is taken from nghttp2 only while the socket keeps up: otherwise frames (PING/SETTINGS ACKs from a
+    /// flooding peer, bodies for a slow reader) stay queued inside nghttp2 and our stream buffers, where floods
+    /// are detected and writers wait — instead of piling up in NIO's write buffer.
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flushOutput() }
+        context.fireChannelWritabilityChanged()
+    }
+
     private func flushOutput() {
-        guard let context else { return }
+        guard let context, context.channel.isWritable else { return }
         var output = context.channel.allocator.buffer(capacity: 0)
         if session.takeOutput(into: &output) != nil {
             closeAfterFlush()

@@ -45,11 +45,18 @@ public final class H2ServerStream: Sendable {
         connection.eventLoop.execute { connection.value.reset(streamID: id, errorCode: errorCode) }
     }
 
+    /// Runs `body` on the loop and waits for its promise. A cancelled task (server shutdown, client gone)
+    /// resets the stream, which fails a writer waiting for window — an `EventLoopFuture` alone would wait forever.
     private func perform(_ body: @escaping @Sendable (H2ServerHandler, EventLoopPromise<Void>) -> Void) async throws {
         let promise = eventLoop.makePromise(of: Void.self)
         let connection = connection
-        eventLoop.execute { body(connection.value, promise) }
-        try await promise.futureResult.get()
+        let id = id
+        try await withTaskCancellationHandler {
+            eventLoop.execute { body(connection.value, promise) }
+            try await promise.futureResult.get()
+        } onCancel: {
+            connection.eventLoop.execute { connection.value.reset(streamID: id, errorCode: H2ErrorCode.cancel) }
+        }
     }
 }
 

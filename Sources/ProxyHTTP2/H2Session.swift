@@ -55,6 +55,10 @@ public final class H2Session {
         nghttp2_option_set_no_auto_window_update(option, 1)
         // Peers announce their own limit in SETTINGS; until then assume a conservative one.
         nghttp2_option_set_peer_max_concurrent_streams(option, 100)
+        // nghttp2's own rapid-reset guard (Debian backport, CVE-2023-44487) ends the session with INTERNAL_ERROR;
+        // the server shell counts resets itself and answers ENHANCE_YOUR_CALM (RFC 9113 §7), so nghttp2's
+        // limit is only a far-off backstop.
+        nghttp2_option_set_stream_reset_rate_limit(option, 100_000, 10_000)
 
         let userData = Unmanaged.passUnretained(self).toOpaque()
         var session: OpaquePointer?

@@ -87,6 +87,13 @@ public final class TestTLSClient: @unchecked Sendable {
         return response
     }
 
+    /// Reads once from the socket and returns all plaintext decrypted so far (raw protocols such as HTTP/2).
+    public func receivePlaintext() throws -> [UInt8] {
+        if plaintext.isEmpty { try readMore() }
+        defer { plaintext.removeAll() }
+        return plaintext
+    }
+
     /// Sends close_notify.
     public func close() throws {
         _ = session.shutdown()

@@ -1,0 +1,126 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ProxyHTTP2
+import ProxyServer
+import ProxyTesting
+import Synchronization
+import Testing
+
+/// HTTP/2 for clients: real clients (curl, nghttp, h2load), and the floods a public h2 server must survive —
+/// each closes the offending connection with GOAWAY and the server keeps serving others.
+@Suite struct HTTP2FrontDoorTests {
+    func healthOverH2(_ server: TestServer, _ certificates: TestCertificates) async throws -> String {
+        try await blocking {
+            try ProcessRunner.run([
+                "curl", "-sS", "--http2", "--cacert", certificates.caFile, "-o", "/dev/null", "-w",
+                "%{http_code} %{http_version}",
+                "https://localhost:\(server.port)/health",
+            ]).stdout
+        }
+    }
+
+    @Test func nghttpAndH2loadSpeakH2WithTheFrontDoor() async throws {
+        try await TestServer.withTLSServer { server, certificates in
+            let nghttp = try await blocking {
+                try ProcessRunner.run(["nghttp", "-v", "--no-verify-peer", "https://localhost:\(server.port)/health"])
+            }
+            #expect(nghttp.exitCode == 0, "\(nghttp.output)")
+            #expect(nghttp.stdout.contains(":status: 200"))
+            #expect(nghttp.stdout.contains(#""status":"ok""#))
+            let h2load = try await blocking {
+                try ProcessRunner.run([
+                    "h2load", "-n", "2000", "-c", "4", "-m", "32", "https://127.0.0.1:\(server.port)/health",
+                ])
+            }
+            #expect(h2load.stdout.contains("Application protocol: h2"), "\(h2load.output)")
+            #expect(h2load.stdout.contains("2000 succeeded, 0 failed, 0 errored"), "\(h2load.stdout)")
+            #expect(h2load.stdout.contains("status codes: 2000 2xx"))
+        }
+    }
+
+    @Test func rapidResetIsAnsweredWithEnhanceYourCalm() async throws {
+        try await TestServer.withTLSServer { server, certificates in
+            let events = try await blocking { () -> [H2Event] in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                // CVE-2023-44487: open and immediately cancel streams, far faster than any real client.
+                for _ in 0..<1500 {
+                    let id = try client.get("/health")
+                    client.session.resetStream(id, errorCode: H2ErrorCode.cancel)
+                }
+                try client.flush()
+                return client.read(rounds: 2000) { events in
+                    events.contains { if case .goAway = $0 { true } else { false } }
+                }
+            }
+            #expect(
+                events.contains { if case .goAway(_, H2ErrorCode.enhanceYourCalm, _) = $0 { true } else { false } },
+                "\(events.suffix(3))")
+            #expect(try await healthOverH2(server, certificates) == "200 2")
+        }
+    }
+
+    @Test func pingFloodFromAClientThatDoesNotReadIsCutOff() async throws {
+        try await TestServer.withTLSServer { server, certificates in
+            let events = try await blocking { () -> [H2Event] in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                // 50k PINGs without reading a single ACK: the ACKs can only pile up on the server.
+                for _ in 0..<50 {
+                    for _ in 0..<1000 { client.session.ping() }
+                    try? client.flush()
+                }
+                return client.read(rounds: 5000) { events in
+                    events.contains { if case .goAway = $0 { true } else { false } }
+                }
+            }
+            #expect(
+                events.contains { if case .goAway(_, H2ErrorCode.enhanceYourCalm, _) = $0 { true } else { false } },
+                "\(events.suffix(3))")
+            #expect(try await healthOverH2(server, certificates) == "200 2")
+        }
+    }
+
+    /// A download the client does not read stops the handler writing (the stream window and the server's
+    /// per-stream buffer bound it) instead of buffering 50 MB in the server.
+    @Test func unreadDownloadStallsTheWriterInsteadOfBuffering() async throws {
+        let chunks = Chunks()
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        var config = ProxyConfig.testing(certificates: certificates)
+        config.server.shutdownTimeout = .milliseconds(500)  // the stalled stream cannot finish gracefully
+        let server = try await TestServer.start(config: config) { router in
+            router.get("/fifty-megabytes") { _, _ -> Response in
+                Response(
+                    status: .ok,
+                    body: ResponseBody { writer in
+                        for _ in 0..<800 {
+                            try await writer.write(ByteBuffer(repeating: 0x7A, count: 64 << 10))
+                            chunks.written.add(1, ordering: .relaxed)
+                        }
+                        try await writer.finish(nil)
+                    })
+            }
+        }
+        var smallWindows = H2Session.Settings()
+        smallWindows.initialWindowSize = 65_535
+        smallWindows.connectionWindowSize = 65_535
+        let settings = smallWindows
+        let client = try await blocking {
+            try H2TestClient(port: server.port, certificates: certificates, settings: settings)
+        }
+        _ = try await blocking { try client.get("/fifty-megabytes") }
+        // Read what arrives without ever consuming it: the windows stay shut.
+        _ = try await blocking { client.read(rounds: 20) }
+        try await Task.sleep(for: .milliseconds(500))
+        let written = chunks.written.load(ordering: .relaxed)
+        // Window (64 KiB) + per-stream high-water mark (256 KiB) + in-flight socket buffers: a few MiB at most.
+        #expect(written < 80, "the handler wrote \(written) × 64 KiB into a client that reads nothing")
+        // Shutdown with the stalled stream still open: the writer is cancelled, the server stops.
+        try await server.stop()
+        #expect(chunks.written.load(ordering: .relaxed) < 800)
+    }
+
+    final class Chunks: Sendable {
+        let written = Atomic<Int>(0)
+    }
+}
