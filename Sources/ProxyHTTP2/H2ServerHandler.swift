@@ -24,10 +24,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     private final class StreamState {
-        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
         var writeWaiter: EventLoopPromise<Void>?
 
-        init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) { self.body = body }
+        init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) { self.body = body }
     }
 
     private let session: H2Session
@@ -83,7 +83,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
         for (_, stream) in streams {
-            stream.body.finish(throwing: closed)
+            stream.body?.finish(throwing: closed)
             stream.writeWaiter?.fail(closed)
         }
         streams.removeAll()
@@ -111,18 +111,18 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             case .headers(let id, let fields, let endStream):
                 if let stream = streams[id] {
                     // Trailers: nothing to forward here, but they may end the body.
-                    if endStream { stream.body.finish() }
+                    if endStream { stream.body?.finish() }
                 } else {
                     open(id, fields: fields, endStream: endStream, context: context)
                 }
             case .data(let id, let bytes):
-                if let stream = streams[id] {
-                    stream.body.yield(bytes)
+                if let body = streams[id]?.body {
+                    body.yield(bytes)
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
                 }
             case .endStream(let id):
-                streams[id]?.body.finish()
+                streams[id]?.body?.finish()
             case .reset(let id, let code):
                 end(id, error: H2StreamClosedError(streamID: id, errorCode: code))
                 if !takeResetToken() {
@@ -139,12 +139,17 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
-        let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
-        if endStream { continuation.finish() }
-        streams[id] = StreamState(body: continuation)
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let inbound = H2InboundBody(stream: body) { count in
-            connection.eventLoop.execute { connection.value.consumed(streamID: id, count) }
+        let inbound: H2InboundBody
+        if endStream {
+            streams[id] = StreamState(body: nil)
+            inbound = H2InboundBody(stream: nil) { _ in }
+        } else {
+            let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
+            streams[id] = StreamState(body: continuation)
+            inbound = H2InboundBody(stream: body) { count in
+                connection.eventLoop.execute { connection.value.consumed(streamID: id, count) }
+            }
         }
         newStreams.yield(H2ServerStream(id: id, fields: fields, body: inbound, connection: connection))
     }
@@ -152,10 +157,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private func end(_ id: Int32, error: (any Error)?) {
         guard let stream = streams.removeValue(forKey: id) else { return }
         if let error {
-            stream.body.finish(throwing: error)
+            stream.body?.finish(throwing: error)
             stream.writeWaiter?.fail(error)
         } else {
-            stream.body.finish()
+            stream.body?.finish()
             stream.writeWaiter?.succeed(())
         }
     }

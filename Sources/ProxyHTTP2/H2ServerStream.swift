@@ -24,6 +24,17 @@ public final class H2ServerStream: Sendable {
         }
     }
 
+    /// Sends the head and the first body bytes in one trip to the event loop (with `endStream`, the whole
+    /// response: the common case of a body whose length is known).
+    public func writeHead(_ fields: [H2Field], body: ByteBuffer, endStream: Bool) async throws {
+        let eventLoop = eventLoop
+        try await perform { handler, promise in
+            let head = eventLoop.makePromise(of: Void.self)
+            handler.sendHead(streamID: self.id, fields, endStream: false, promise: head)
+            handler.sendBody(streamID: self.id, body, endStream: endStream, promise: promise)
+        }
+    }
+
     /// Queues body bytes; returns once the stream's queue is below its high-water mark (the peer reads).
     public func writeBody(_ buffer: ByteBuffer) async throws {
         try await perform { handler, promise in
@@ -65,22 +76,26 @@ public final class H2ServerStream: Sendable {
 public struct H2InboundBody: AsyncSequence, Sendable {
     public typealias Element = ByteBuffer
 
-    let stream: AsyncThrowingStream<ByteBuffer, any Error>
+    /// Nil for a request that ended with its HEADERS: no stream is made for a body that cannot come.
+    let stream: AsyncThrowingStream<ByteBuffer, any Error>?
     let consumed: @Sendable (Int) -> Void
 
+    /// Whether body bytes may follow (the request did not end with its HEADERS).
+    public var mayHaveBytes: Bool { stream != nil }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator?
         let consumed: @Sendable (Int) -> Void
 
         public mutating func next() async throws -> ByteBuffer? {
-            guard let chunk = try await base.next() else { return nil }
+            guard let chunk = try await base?.next() else { return nil }
             consumed(chunk.readableBytes)
             return chunk
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: stream.makeAsyncIterator(), consumed: consumed)
+        AsyncIterator(base: stream?.makeAsyncIterator(), consumed: consumed)
     }
 }
 

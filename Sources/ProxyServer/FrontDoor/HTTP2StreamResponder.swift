@@ -22,7 +22,9 @@ struct HTTP2StreamResponder: Sendable {
             stream.reset(errorCode: H2ErrorCode.protocolError)
             return
         }
-        let request = Request(head: head, body: RequestBody(asyncSequence: stream.body))
+        let body =
+            stream.body.mayHaveBytes ? RequestBody(asyncSequence: stream.body) : RequestBody(buffer: ByteBuffer())
+        let request = Request(head: head, body: body)
         var logger = logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
         let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
@@ -34,9 +36,17 @@ struct HTTP2StreamResponder: Sendable {
             response = Response(status: .internalServerError)
         }
         do {
-            let empty = response.body.contentLength == 0 || head.method == .head
-            try await stream.writeHead(Self.fields(of: response), endStream: empty)
-            if !empty { try await response.body.write(H2ResponseBodyWriter(stream: stream)) }
+            let length = response.body.contentLength
+            if length == 0 || head.method == .head {
+                try await stream.writeHead(Self.fields(of: response), endStream: true)
+            } else if let length {
+                // Known length: the head waits for the first bytes and, for a one-piece body, leaves with them.
+                try await response.body.write(
+                    H2ResponseBodyWriter(stream: stream, pendingHead: Self.fields(of: response), remaining: length))
+            } else {
+                try await stream.writeHead(Self.fields(of: response), endStream: false)
+                try await response.body.write(H2ResponseBodyWriter(stream: stream, pendingHead: nil, remaining: nil))
+            }
         } catch {
             logger.debug("HTTP/2 response not completed", metadata: ["error": "\(error)"])
             stream.reset(errorCode: H2ErrorCode.internalError)
@@ -75,12 +85,36 @@ struct HTTP2StreamResponder: Sendable {
 /// backpressure from the stream's send window.
 struct H2ResponseBodyWriter: ResponseBodyWriter {
     let stream: H2ServerStream
+    /// The response head, not sent yet (bodies of known length: sent with the first bytes).
+    var pendingHead: [H2Field]?
+    /// Bytes still to come when the length is known: the write that reaches 0 carries END_STREAM.
+    var remaining: Int?
+    var ended = false
 
     mutating func write(_ buffer: ByteBuffer) async throws {
-        try await stream.writeBody(buffer)
+        guard !ended else { return }
+        var last = false
+        if let left = remaining {
+            remaining = left - buffer.readableBytes
+            last = left - buffer.readableBytes <= 0
+        }
+        if let head = pendingHead {
+            pendingHead = nil
+            try await stream.writeHead(head, body: buffer, endStream: last)
+        } else if last {
+            try await stream.writeBody(buffer)
+            try await stream.finish()
+        } else {
+            try await stream.writeBody(buffer)
+        }
+        ended = last
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
-        try await stream.finish()
+        if let head = pendingHead {
+            try await stream.writeHead(head, endStream: true)
+        } else if !ended {
+            try await stream.finish()
+        }
     }
 }
