@@ -146,3 +146,75 @@ import Testing
         #expect(body.count == 19_000)
     }
 }
+
+/// Faults an upstream can throw at the pool, served by our own stack.
+@Suite struct UpstreamPoolFaultTests {
+    static func routes(_ router: Router<BasicRequestContext>) {
+        router.get("/stall") { _, _ -> String in
+            try await Task.sleep(for: .seconds(30))
+            return "late"
+        }
+        router.get("/break-mid-body") { _, _ -> Response in
+            Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(string: "first part;"))
+                    try await Task.sleep(for: .milliseconds(50))
+                    throw CancellationError()  // the server resets the stream mid-body
+                })
+        }
+    }
+
+    func withPool(_ body: (UpstreamPool, Int) async throws -> Void) async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        var config = ProxyConfig.testing(certificates: certificates)
+        config.server.shutdownTimeout = .milliseconds(500)
+        let server = try await TestServer.start(config: config, additionalRoutes: Self.routes)
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: server.port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton)
+        do {
+            try await body(pool, server.port)
+        } catch {
+            pool.shutdown()
+            try? await server.stop()
+            throw error
+        }
+        pool.shutdown()
+        try await server.stop()
+    }
+
+    @Test func stalledResponseHeadTimesOutAndCancelsTheStream() async throws {
+        try await withPool { pool, port in
+            await #expect {
+                _ = try await pool.send(
+                    UpstreamPoolTests.request("GET", "/stall", port: port), body: nil,
+                    responseHeadTimeout: .milliseconds(200))
+            } throws: { error in
+                if case .timeout(_, let phase) = error as? UpstreamError { return phase == "the response head" }
+                return false
+            }
+            // The connection is still good for the next request.
+            let exchange = try await pool.send(
+                UpstreamPoolTests.request("GET", "/health", port: port), body: nil, responseHeadTimeout: .seconds(5))
+            #expect(exchange.status == 200)
+        }
+    }
+
+    @Test func resetMidBodyEndsTheBodyWithAnError() async throws {
+        try await withPool { pool, port in
+            let exchange = try await pool.send(
+                UpstreamPoolTests.request("GET", "/break-mid-body", port: port), body: nil,
+                responseHeadTimeout: .seconds(5))
+            #expect(exchange.status == 200)
+            var received: [UInt8] = []
+            await #expect(throws: H2StreamClosedError.self) {
+                for try await chunk in exchange.stream.body { received += chunk.readableBytesView }
+            }
+            #expect(String(decoding: received, as: UTF8.self) == "first part;")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import NIOCore
+import ProxyHTTP2
+
+extension UpstreamPool {
+    /// A response whose head has arrived; its body is read from `stream.body`.
+    public struct Exchange: Sendable {
+        public let head: [H2Field]
+        public let stream: H2ClientStream
+
+        public var status: Int { head[field: ":status"].flatMap { Int($0) } ?? 0 }
+    }
+
+    /// Sends a request with a body held in memory (replayable) and waits for the response head.
+    ///
+    /// A stream the server refused without processing it — REFUSED_STREAM, or above the last-stream-id of a
+    /// GOAWAY (RFC 9113 §8.7) — is sent again on another stream, up to `attempts` times. No response head within
+    /// `responseHeadTimeout` cancels the stream (RST_STREAM CANCEL) and fails with `UpstreamError.timeout`.
+    public func send(
+        _ fields: [H2Field], body: ByteBuffer?, responseHeadTimeout: TimeAmount, attempts: Int = 3
+    ) async throws -> Exchange {
+        var lastError: (any Error)?
+        for _ in 0..<max(1, attempts) {
+            let stream = try await stream(fields, endStream: body == nil)
+            do {
+                if let body {
+                    try await stream.writeBody(body)
+                    try await stream.finish()
+                }
+                let head = try await waitForHead(of: stream, timeout: responseHeadTimeout)
+                return Exchange(head: head, stream: stream)
+            } catch let error as H2StreamClosedError where error.errorCode == H2ErrorCode.refusedStream {
+                lastError = error
+                continue
+            }
+        }
+        throw lastError ?? UpstreamError.closed(origin: origin.description)
+    }
+
+    private func waitForHead(of stream: H2ClientStream, timeout: TimeAmount) async throws -> [H2Field] {
+        let origin = origin
+        let timer = stream.head.eventLoop.scheduleTask(in: timeout) { stream.cancel() }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await stream.head.get()
+            } onCancel: {
+                stream.cancel()
+            }
+        } catch let error as H2StreamClosedError where error.errorCode == H2ErrorCode.cancel {
+            throw Task.isCancelled
+                ? error : UpstreamError.timeout(origin: origin.description, phase: "the response head")
+        }
+    }
+}
