@@ -5,7 +5,7 @@ BIN := bin/claude-proxy
 CONFIG ?= config.yaml
 CERTS ?= certs
 # System packages the build and the tests need (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server
+APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy
 FORMAT_PATHS := Package.swift Sources Tests
 
 .PHONY: all deps build run be test format format-check test-coverage certs clean

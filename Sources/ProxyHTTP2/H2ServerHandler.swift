@@ -5,7 +5,7 @@ import NIOCore
 /// `TLSHandler`), an `H2Session` inside, and each new request stream handed to async code through `streams`.
 ///
 /// Floods close the connection with GOAWAY ENHANCE_YOUR_CALM: nghttp2 itself detects PING/SETTINGS floods
-/// (`NGHTTP2_ERR_FLOODED`) and oversized or endless header blocks; streams reset by the client are counted here
+/// (`NGHTTP2_ERR_FLOODED`) and endless CONTINUATION runs (`NGHTTP2_ERR_TOO_MANY_CONTINUATIONS`, CVE-2024-27316); streams reset by the client are counted here
 /// with a token bucket (rapid reset, CVE-2023-44487; the same burst and rate nghttp2 1.57 later adopted).
 public final class H2ServerHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
@@ -70,7 +70,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         handle(session.takeEvents(), context: context)
         if let error {
             // nghttp2 queued a GOAWAY for protocol errors; floods get ENHANCE_YOUR_CALM from us.
-            if error.code == NGHTTP2_ERR_FLOODED.rawValue { session.goAway(errorCode: H2ErrorCode.enhanceYourCalm) }
+            if error.code == NGHTTP2_ERR_FLOODED.rawValue || error.code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue {
+                session.goAway(errorCode: H2ErrorCode.enhanceYourCalm)
+            }
             closeAfterFlush()
         }
     }

@@ -145,6 +145,7 @@ public final class UpstreamPool: Sendable {
                     if let tls {
                         let session = try tls.makeClientSession(serverName: origin.host)
                         try operations.addHandler(TLSHandler(session: session))
+                        try operations.addHandler(RequireH2(origin: origin, logger: pool.logger))
                     }
                     let handler = try H2ClientHandler(configuration: configuration.http2) { event in
                         pool.connectionEvent(id, event)

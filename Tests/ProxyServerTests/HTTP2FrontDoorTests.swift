@@ -124,3 +124,39 @@ import Testing
         let written = Atomic<Int>(0)
     }
 }
+
+extension HTTP2FrontDoorTests {
+    /// CVE-2024-27316: a HEADERS frame without END_HEADERS followed by an endless run of CONTINUATION frames.
+    @Test func continuationFloodIsCutOff() async throws {
+        try await TestServer.withTLSServer { server, certificates in
+            let events = try await blocking { () -> [H2Event] in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                client.read(rounds: 1)  // the server's SETTINGS
+                // Frame header: 24-bit length, type, flags, 31-bit stream id (RFC 9113 §4.1).
+                func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {
+                    let length = payload.count
+                    return [UInt8(length >> 16), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF), type, flags]
+                        + [
+                            UInt8(stream >> 24), UInt8((stream >> 16) & 0xFF), UInt8((stream >> 8) & 0xFF),
+                            UInt8(stream & 0xFF),
+                        ]
+                        + payload
+                }
+                // HPACK: literal header field without indexing, new name "x-a", value "b" (RFC 7541 §6.2.2).
+                let field: [UInt8] = [0x00, 0x03] + Array("x-a".utf8) + [0x01] + Array("b".utf8)
+                var flood = frame(type: 0x1, flags: 0x0, stream: 1, payload: [0x82, 0x87, 0x84])  // :method GET, :scheme https, :path /
+                for _ in 0..<5000 { flood += frame(type: 0x9, flags: 0x0, stream: 1, payload: field) }
+                try? client.tls.write(flood)
+                return client.read(rounds: 500) { events in
+                    events.contains { if case .goAway = $0 { true } else { false } }
+                }
+            }
+            let goAway = events.compactMap { event -> UInt32? in
+                if case .goAway(_, let code, _) = event { return code }
+                return nil
+            }.first
+            #expect(goAway == H2ErrorCode.enhanceYourCalm, "\(events.suffix(3))")
+            #expect(try await healthOverH2(server, certificates) == "200 2")
+        }
+    }
+}

@@ -218,3 +218,148 @@ import Testing
         }
     }
 }
+
+/// Upstream servers nobody here wrote: nghttpd over cleartext (h2c prior knowledge) and HAProxy with `alpn h2`.
+@Suite struct UpstreamInteropTests {
+    static func waitForListener(_ port: Int) async throws {
+        _ = try await blocking { () -> Bool in
+            for _ in 0..<250 {
+                if (try? BlockingSocket(port: port)) != nil { return true }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            return false
+        }
+    }
+
+    static func run(_ arguments: [String], log: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
+    }
+
+    @Test func h2cPriorKnowledgeAgainstNghttpd() async throws {
+        let docroot = try TemporaryDirectory()
+        defer { docroot.remove() }
+        try docroot.write("cleartext h2\n", to: "plain.txt")
+        let port = Int.random(in: 20000..<60000)
+        let nghttpd = try Self.run(["nghttpd", "--no-tls", "--htdocs=\(docroot.path)", "\(port)"])
+        defer { kill(nghttpd.processIdentifier, SIGTERM) }
+        try await Self.waitForListener(port)
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: false, host: "127.0.0.1", port: port), tls: nil,
+            group: MultiThreadedEventLoopGroup.singleton)
+        defer { pool.shutdown() }
+        let fields = [
+            H2Field(":method", "GET"), H2Field(":scheme", "http"), H2Field(":authority", "127.0.0.1:\(port)"),
+            H2Field(":path", "/plain.txt"),
+        ]
+        let exchange = try await pool.send(fields, body: nil, responseHeadTimeout: .seconds(5))
+        var body: [UInt8] = []
+        for try await chunk in exchange.stream.body { body += chunk.readableBytesView }
+        #expect(exchange.status == 200)
+        #expect(String(decoding: body, as: UTF8.self) == "cleartext h2\n")
+    }
+
+    @Test func haproxyWithALPNh2AsTheUpstream() async throws {
+        let certificates = try TestCertificates()
+        let folder = try TemporaryDirectory()
+        defer { certificates.remove(); folder.remove() }
+        let pem =
+            try String(contentsOfFile: certificates.certificateFile, encoding: .utf8)
+            + String(contentsOfFile: certificates.keyFile, encoding: .utf8)
+        try folder.write(pem, to: "server.pem")
+        let port = Int.random(in: 20000..<60000)
+        try folder.write(
+            """
+            global
+                log stderr format raw local0 emerg
+            defaults
+                mode http
+                timeout client 10s
+                timeout server 10s
+                timeout connect 5s
+            frontend upstream
+                bind 127.0.0.1:\(port) ssl crt \(folder.file("server.pem")) alpn h2
+                http-request return status 200 content-type text/plain string "haproxy over h2" if { path /hello }
+                http-request return status 404
+
+            """, to: "haproxy.cfg")
+        let haproxy = try Self.run(
+            ["haproxy", "-db", "-f", folder.file("haproxy.cfg")], log: folder.file("haproxy.log"))
+        defer { kill(haproxy.processIdentifier, SIGTERM) }
+        try await Self.waitForListener(port)
+        #expect(
+            haproxy.isRunning, "\((try? String(contentsOfFile: folder.file("haproxy.log"), encoding: .utf8)) ?? "")")
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton)
+        defer { pool.shutdown() }
+        for _ in 0..<20 {
+            let exchange = try await pool.send(
+                UpstreamPoolTests.request("GET", "/hello", port: port), body: nil, responseHeadTimeout: .seconds(5))
+            var body: [UInt8] = []
+            for try await chunk in exchange.stream.body { body += chunk.readableBytesView }
+            #expect(exchange.status == 200)
+            #expect(String(decoding: body, as: UTF8.self) == "haproxy over h2")
+        }
+        #expect(pool.connectionCount == 1, "20 requests, one multiplexed connection")
+    }
+
+    @Test func http11OnlyUpstreamIsRefusedClearly() async throws {
+        // Our own front door with HTTP/2 switched off at the ALPN level is not configurable; HAProxy is.
+        let certificates = try TestCertificates()
+        let folder = try TemporaryDirectory()
+        defer { certificates.remove(); folder.remove() }
+        try folder.write(
+            try String(contentsOfFile: certificates.certificateFile, encoding: .utf8)
+                + String(contentsOfFile: certificates.keyFile, encoding: .utf8), to: "server.pem")
+        let port = Int.random(in: 20000..<60000)
+        try folder.write(
+            """
+            defaults
+                mode http
+                timeout client 10s
+                timeout server 10s
+                timeout connect 5s
+            frontend upstream
+                bind 127.0.0.1:\(port) ssl crt \(folder.file("server.pem")) alpn http/1.1
+                http-request return status 200
+
+            """, to: "haproxy.cfg")
+        let haproxy = try Self.run(["haproxy", "-db", "-f", folder.file("haproxy.cfg")])
+        defer { kill(haproxy.processIdentifier, SIGTERM) }
+        try await Self.waitForListener(port)
+        #expect(haproxy.isRunning, "the HTTP/1.1-only upstream is up; the failure below is about ALPN")
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        var configuration = UpstreamPool.Configuration()
+        configuration.queueTimeout = .seconds(5)
+        let pool = UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton,
+            configuration: configuration)
+        defer { pool.shutdown() }
+        await #expect {
+            _ = try await pool.send(
+                UpstreamPoolTests.request("GET", "/", port: port), body: nil, responseHeadTimeout: .seconds(5))
+        } throws: { error in
+            // TLS worked, then the connection was dropped for its ALPN choice: reported as a failed connection.
+            if case .connectFailed(_, let reason) = error as? UpstreamError { return reason == "connection closed" }
+            return false
+        }
+    }
+}

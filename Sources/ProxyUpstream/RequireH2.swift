@@ -1,0 +1,36 @@
+import Logging
+import NIOCore
+import ProxyTLS
+
+/// Closes an upstream connection whose TLS handshake did not select `h2`: sending the HTTP/2 preface to an
+/// HTTP/1.1-only server would only produce a confusing error later. (An HTTP/1.1 upstream pool is future work.)
+final class RequireH2: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    let origin: UpstreamOrigin
+    let logger: Logger
+
+    init(origin: UpstreamOrigin, logger: Logger) {
+        self.origin = origin
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let negotiated) = event as? TLSUserEvent {
+            if negotiated == "h2" {
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            } else {
+                logger.error(
+                    "upstream does not speak HTTP/2 over TLS",
+                    metadata: ["origin": "\(origin)", "alpn": "\(negotiated ?? "none")"])
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+@available(*, unavailable)
+extension RequireH2: Sendable {}
