@@ -49,8 +49,6 @@ public struct PoolStateMachine: Sendable {
     }
 
     public let maxConnections: Int
-    /// Streams assumed for a connection whose SETTINGS have not arrived (RFC 9113 §6.5.2 recommends ≥ 100).
-    public let assumedStreamsWhileConnecting: Int
     public let idleTimeout: Double
     public let pingInterval: Double
     private(set) var connections: [ConnectionID: ConnectionState] = [:]
@@ -58,14 +56,13 @@ public struct PoolStateMachine: Sendable {
     private var nextConnection = 0
     private var shuttingDown = false
     private var consecutiveConnectFailures = 0
+    /// The origin's SETTINGS_MAX_CONCURRENT_STREAMS as last announced; nil until a connection is up.
+    private var peerLimit: Int?
 
-    public init(
-        maxConnections: Int, idleTimeout: Double, pingInterval: Double = 30, assumedStreamsWhileConnecting: Int = 100
-    ) {
+    public init(maxConnections: Int, idleTimeout: Double, pingInterval: Double = 30) {
         self.maxConnections = max(1, maxConnections)
         self.idleTimeout = idleTimeout
         self.pingInterval = pingInterval
-        self.assumedStreamsWhileConnecting = assumedStreamsWhileConnecting
     }
 
     // MARK: - Events
@@ -83,6 +80,7 @@ public struct PoolStateMachine: Sendable {
     public mutating func connectionEstablished(_ connection: ConnectionID, maxStreams: Int, now: Double) -> [Action] {
         guard connections[connection] == .connecting else { return [] }
         consecutiveConnectFailures = 0
+        peerLimit = max(1, maxStreams)
         connections[connection] = .active(
             maxStreams: max(1, maxStreams), openStreams: 0, idleSince: now, lastActivity: now)
         return drainQueueOrGrow(now: now)
@@ -91,6 +89,7 @@ public struct PoolStateMachine: Sendable {
     /// The peer changed SETTINGS_MAX_CONCURRENT_STREAMS.
     public mutating func settingsChanged(_ connection: ConnectionID, maxStreams: Int, now: Double) -> [Action] {
         guard case .active(_, let open, let idle, let activity) = connections[connection] else { return [] }
+        peerLimit = max(1, maxStreams)
         connections[connection] = .active(
             maxStreams: max(1, maxStreams), openStreams: open, idleSince: idle, lastActivity: activity)
         return drainQueueOrGrow(now: now)
@@ -236,16 +235,28 @@ public struct PoolStateMachine: Sendable {
         return queue.isEmpty ? started : started + openConnectionIfNeeded()
     }
 
-    /// Opens a connection when the queue holds more requests than the connecting ones are expected to take.
+    /// Opens as many connections as the queue needs beyond what the connecting ones will take. Until one
+    /// connection has told us the origin's stream limit, only one connects at a time: guessing the limit low
+    /// would open connections that are not needed.
     private mutating func openConnectionIfNeeded() -> [Action] {
         let connecting = connections.values.filter { $0 == .connecting }.count
-        guard queue.count > connecting * assumedStreamsWhileConnecting, connections.count < maxConnections else {
-            return []
+        guard let limit = peerLimit else {
+            return connecting == 0 && connections.count < maxConnections ? [createConnection()] : []
         }
+        var actions: [Action] = []
+        var capacity = connecting * limit
+        while queue.count > capacity, connections.count < maxConnections {
+            actions.append(createConnection())
+            capacity += limit
+        }
+        return actions
+    }
+
+    private mutating func createConnection() -> Action {
         let connection = ConnectionID(value: nextConnection)
         nextConnection += 1
         connections[connection] = .connecting
-        return [.createConnection(connection)]
+        return .createConnection(connection)
     }
 
     private mutating func failQueue(_ failure: Failure) -> [Action] {

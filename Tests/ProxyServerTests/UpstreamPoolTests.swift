@@ -7,6 +7,7 @@ import ProxyServer
 import ProxyTLS
 import ProxyTesting
 import ProxyUpstream
+import Synchronization
 import Testing
 
 /// The upstream HTTP/2 pool over real sockets and real TLS, against our own h2 server and against nghttpd.
@@ -361,5 +362,71 @@ import Testing
             if case .connectFailed(_, let reason) = error as? UpstreamError { return reason == "connection closed" }
             return false
         }
+    }
+}
+
+extension UpstreamPoolTests {
+    /// 1000 concurrent streams reach the upstream over ceil(1000 / SETTINGS_MAX_CONCURRENT_STREAMS) connections.
+    @Test func thousandConcurrentStreamsUseEightConnections() async throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        var config = ProxyConfig.testing(certificates: certificates)
+        config.limits.maxConcurrentStreams = 128
+        let server = try await TestServer.start(config: config, additionalRoutes: Self.routes)
+        let pool = try pool(for: server, certificates, maxConnections: 64)
+        let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<1000 {
+                group.addTask {
+                    let exchange = try await pool.send(
+                        Self.request("GET", "/slow", port: server.port), body: nil, responseHeadTimeout: .seconds(30))
+                    for try await _ in exchange.stream.body {}
+                    return exchange.status == 200
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(ok == 1000)
+        #expect(pool.connectionCount == 8, "ceil(1000 / 128)")
+        pool.shutdown()
+        try await server.stop()
+    }
+
+    /// The proxied client went away: the upstream stream is reset at once and the server's handler stops.
+    @Test func cancellingAStreamResetsItOnTheServer() async throws {
+        let stopped = StopFlag()
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let server = try await TestServer.start(config: .testing(certificates: certificates)) { router in
+            router.get("/endless") { _, _ -> Response in
+                Response(
+                    status: .ok,
+                    body: ResponseBody { writer in
+                        do {
+                            while true {
+                                try await writer.write(ByteBuffer(string: "data: tick\n\n"))
+                                try await Task.sleep(for: .milliseconds(10))
+                            }
+                        } catch {
+                            stopped.value.store(true, ordering: .relaxed)
+                            throw error
+                        }
+                    })
+            }
+        }
+        let pool = try pool(for: server, certificates)
+        let exchange = try await pool.send(
+            Self.request("GET", "/endless", port: server.port), body: nil, responseHeadTimeout: .seconds(5))
+        var iterator = exchange.stream.body.makeAsyncIterator()
+        _ = try await iterator.next()
+        exchange.stream.cancel()
+        for _ in 0..<200 where !stopped.value.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(10)) }
+        let sawReset = stopped.value.load(ordering: .relaxed)
+        #expect(sawReset, "the server-side writer saw the reset")
+        pool.shutdown()
+        try await server.stop()
+    }
+
+    final class StopFlag: Sendable {
+        let value = Atomic<Bool>(false)
     }
 }

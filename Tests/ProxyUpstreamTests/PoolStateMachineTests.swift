@@ -98,7 +98,9 @@ import Testing
         for n in 0..<25 { _ = pool.newRequest(request(n), deadline: 10, now: 0) }
         let actions = pool.connectionEstablished(Self.c0, maxStreams: 10, now: 0)
         #expect(actions.filter { if case .startStream = $0 { true } else { false } }.count == 10)
-        #expect(actions.last == .createConnection(Self.c1))
+        #expect(
+            Array(actions.suffix(2)) == [.createConnection(Self.c1), .createConnection(Pool.ConnectionID(value: 2))],
+            "15 waiting at 10 streams per connection: two more, opened together")
         #expect(pool.queuedRequests == 15)
     }
 

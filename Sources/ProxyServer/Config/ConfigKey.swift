@@ -81,6 +81,14 @@ extension ConfigKey {
             duration("refresh.buffer", \.refresh.buffer, allowZero: false),
             duration("refresh.interval", \.refresh.interval, allowZero: false),
             duration("refresh.offset", \.refresh.offset, allowZero: true),
+
+            value(
+                "upstream.max_connections", \.upstream.maxConnections, expected: "an integer from 1 to 1000",
+                parse: Parse.int(in: 1...1000)),
+            duration("upstream.idle_timeout", \.upstream.idleTimeout, allowZero: false),
+            duration("upstream.connect_timeout", \.upstream.connectTimeout, allowZero: false),
+            duration("upstream.response_header_timeout", \.upstream.responseHeaderTimeout, allowZero: false),
+            duration("upstream.queue_timeout", \.upstream.queueTimeout, allowZero: false),
         ]
     }
 

@@ -162,6 +162,31 @@ public struct ProxyConfig: Sendable, Equatable {
         }
     }
 
+    /// The pooled HTTP/2 connections to `claude.base_url`.
+    public struct Upstream: Sendable, Equatable {
+        public var maxConnections: Int
+        public var idleTimeout: Duration
+        public var connectTimeout: Duration
+        /// Non-streaming requests can take minutes before the first response byte.
+        public var responseHeaderTimeout: Duration
+        /// How long a request may wait for a free stream when every connection is busy.
+        public var queueTimeout: Duration
+
+        public init(
+            maxConnections: Int = 8,
+            idleTimeout: Duration = .seconds(90),
+            connectTimeout: Duration = .seconds(10),
+            responseHeaderTimeout: Duration = .seconds(600),
+            queueTimeout: Duration = .seconds(30)
+        ) {
+            self.maxConnections = maxConnections
+            self.idleTimeout = idleTimeout
+            self.connectTimeout = connectTimeout
+            self.responseHeaderTimeout = responseHeaderTimeout
+            self.queueTimeout = queueTimeout
+        }
+    }
+
     public var server: Server
     public var limits: Limits
     public var oauth: OAuth
@@ -171,6 +196,7 @@ public struct ProxyConfig: Sendable, Equatable {
     public var logger: Logger
     public var retry: Retry
     public var refresh: Refresh
+    public var upstream: Upstream
 
     public init(
         server: Server = Server(),
@@ -181,7 +207,8 @@ public struct ProxyConfig: Sendable, Equatable {
         auth: Auth,
         logger: Logger = Logger(),
         retry: Retry = Retry(),
-        refresh: Refresh = Refresh()
+        refresh: Refresh = Refresh(),
+        upstream: Upstream = Upstream()
     ) {
         self.server = server
         self.limits = limits
@@ -192,5 +219,6 @@ public struct ProxyConfig: Sendable, Equatable {
         self.logger = logger
         self.retry = retry
         self.refresh = refresh
+        self.upstream = upstream
     }
 }
