@@ -38,6 +38,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private var resetTokens: Double
     private var lastRefill = NIODeadline.now()
     private var goingAway = false
+    /// A flush is queued for the end of this event-loop turn: responses finished in the same turn leave in one
+    /// socket write.
+    private var flushScheduled = false
 
     /// Creates the handler and the sequence of request streams that `handle` iterates.
     public static func make(configuration: Configuration = Configuration()) throws(H2Error) -> (
@@ -187,7 +190,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
         do {
             try session.submitResponse(streamID: streamID, fields, endStream: endStream)
-            flushOutput()
+            scheduleFlush()
             promise.succeed(())
         } catch {
             promise.fail(error)
@@ -200,7 +203,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             return
         }
         session.sendBody(streamID: streamID, bytes, endStream: endStream)
-        flushOutput()
+        scheduleFlush()
         if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
             stream.writeWaiter?.succeed(())
             stream.writeWaiter = promise
@@ -211,7 +214,16 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     func consumed(streamID: Int32, _ count: Int) {
         session.consume(streamID: streamID, count)
-        flushOutput()
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            flushOutput()
+        }
     }
 
     func reset(streamID: Int32, errorCode: UInt32) {
