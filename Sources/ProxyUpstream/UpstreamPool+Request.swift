@@ -1,5 +1,6 @@
 import NIOCore
 import ProxyHTTP2
+import Synchronization
 
 extension UpstreamPool {
     /// A response whose head has arrived; its body is read from `stream.body`.
@@ -51,4 +52,51 @@ extension UpstreamPool {
                 ? error : UpstreamError.timeout(origin: origin.description, phase: "the response head")
         }
     }
+}
+
+extension UpstreamPool.Exchange {
+    /// The response body, failing with `UpstreamError.timeout` (and resetting the stream) when no bytes arrive
+    /// for `idleTimeout` between chunks: a stalled upstream must not hold a client forever.
+    public func body(idleTimeout: TimeAmount) -> IdleTimeoutBody {
+        IdleTimeoutBody(stream: stream, idleTimeout: idleTimeout)
+    }
+}
+
+public struct IdleTimeoutBody: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+
+    let stream: H2ClientStream
+    let idleTimeout: TimeAmount
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: H2InboundBody.AsyncIterator
+        let stream: H2ClientStream
+        let idleTimeout: TimeAmount
+
+        public mutating func next() async throws -> ByteBuffer? {
+            let stream = stream
+            let expired = TimeoutFlag()
+            let timer = stream.head.eventLoop.scheduleTask(in: idleTimeout) {
+                expired.set()
+                stream.cancel()
+            }
+            defer { timer.cancel() }
+            do {
+                return try await base.next()
+            } catch  where expired.isSet {
+                throw UpstreamError.timeout(origin: "upstream", phase: "the next body bytes")
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: stream.body.makeAsyncIterator(), stream: stream, idleTimeout: idleTimeout)
+    }
+}
+
+/// Set once by a timer, read by the waiting task.
+final class TimeoutFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }

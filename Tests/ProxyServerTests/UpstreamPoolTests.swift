@@ -155,6 +155,18 @@ import Testing
             try await Task.sleep(for: .seconds(30))
             return "late"
         }
+        router.get("/drip-then-stall") { _, _ -> Response in
+            Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    for _ in 0..<3 {
+                        try await writer.write(ByteBuffer(string: "data: drip\n\n"))
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    try await Task.sleep(for: .seconds(30))
+                    try await writer.finish(nil)
+                })
+        }
         router.get("/break-mid-body") { _, _ -> Response in
             Response(
                 status: .ok,
@@ -202,6 +214,22 @@ import Testing
             let exchange = try await pool.send(
                 UpstreamPoolTests.request("GET", "/health", port: port), body: nil, responseHeadTimeout: .seconds(5))
             #expect(exchange.status == 200)
+        }
+    }
+
+    @Test func upstreamThatGoesQuietMidBodyTimesOut() async throws {
+        try await withPool { pool, port in
+            let exchange = try await pool.send(
+                UpstreamPoolTests.request("GET", "/drip-then-stall", port: port), body: nil,
+                responseHeadTimeout: .seconds(5))
+            var chunks = 0
+            await #expect {
+                for try await _ in exchange.body(idleTimeout: .milliseconds(300)) { chunks += 1 }
+            } throws: { error in
+                if case .timeout(_, let phase) = error as? UpstreamError { return phase == "the next body bytes" }
+                return false
+            }
+            #expect(chunks == 3, "the slow drip (100 ms apart) passed, the stall did not")
         }
     }
 
