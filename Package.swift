@@ -119,6 +119,8 @@ let package = Package(
         .target(
             name: "ProxyTesting",
             dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 "ProxyTLS",
                 "ProxyHTTP2",
                 "ProxyUpstream",

@@ -1,0 +1,121 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A mock Claude Messages API on our own server stack (TLS + HTTP/2 + HTTP/1.1 front door), for upstream and
+/// relay tests. It answers `POST /v1/messages` with a JSON message or, for `"stream": true`, the SSE events of
+/// ANTHROPIC-WIRE.md, and `GET /v1/models`. Requests need `authorization: Bearer <token>`.
+///
+/// Faults, chosen per request with the `x-mock-fault` header:
+/// - `stall`: no response head for 60 s
+/// - `reset-after-headers`: the head, then the stream is reset
+/// - `rst-mid-body`: part of the body, then the stream is reset
+/// - `slow-drip`: SSE events 200 ms apart
+/// - `status-429`, `status-529`, `status-500`: that error in Anthropic's shape (429 with `retry-after: 7`)
+/// A refused connection needs no route: use a port nothing listens on.
+public enum MockClaudeAPI {
+    public static let messageID = "msg_mock_0001"
+
+    public static func routes(token: String) -> @Sendable (Router<BasicRequestContext>) -> Void {
+        { router in
+            router.post("/v1/messages") { request, _ -> Response in
+                if let denied = authenticate(request, token: token) { return denied }
+                let body = try await request.body.collect(upTo: 32 << 20)
+                let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+                let stream = json?["stream"] as? Bool ?? false
+                return try await respond(fault: request.headers[HTTPField.Name("x-mock-fault")!], stream: stream)
+            }
+            router.get("/v1/models") { request, _ -> Response in
+                if let denied = authenticate(request, token: token) { return denied }
+                return json(200, #"{"data":[{"id":"claude-sonnet-4-5","type":"model"}],"has_more":false}"#)
+            }
+        }
+    }
+
+    static func authenticate(_ request: Request, token: String) -> Response? {
+        guard request.headers[.authorization] != "Bearer \(token)" else { return nil }
+        return error(401, "authentication_error", "invalid bearer token")
+    }
+
+    static func respond(fault: String?, stream: Bool) async throws -> Response {
+        switch fault {
+        case "stall":
+            try await Task.sleep(for: .seconds(60))
+        case "status-429":
+            var response = error(429, "rate_limit_error", "rate limited")
+            response.headers[HTTPField.Name("retry-after")!] = "7"
+            return response
+        case "status-529":
+            return error(529, "overloaded_error", "overloaded")
+        case "status-500":
+            return error(500, "api_error", "internal")
+        case "reset-after-headers":
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { _ in throw CancellationError() })
+        default:
+            break
+        }
+        guard stream else { return json(200, messageJSON) }
+        let events = sseEvents
+        let drip = fault == "slow-drip"
+        let breakMidBody = fault == "rst-mid-body"
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                for (index, event) in events.enumerated() {
+                    if breakMidBody && index == events.count / 2 { throw CancellationError() }
+                    try await writer.write(ByteBuffer(string: event))
+                    if drip { try await Task.sleep(for: .milliseconds(200)) }
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func json(_ status: Int, _ text: String) -> Response {
+        Response(
+            status: .init(code: status),
+            headers: [.contentType: "application/json", HTTPField.Name("request-id")!: "req_mock"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ status: Int, _ type: String, _ message: String) -> Response {
+        json(status, #"{"type":"error","error":{"type":"\#(type)","message":"\#(message)"},"request_id":"req_mock"}"#)
+    }
+
+    public static let messageJSON = #"""
+        {"id":"msg_mock_0001","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello from the mock."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":6,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}
+        """#
+
+    /// message_start, content_block_start, ping, 5 text deltas, content_block_stop, message_delta, message_stop.
+    public static let sseEvents: [String] = {
+        func event(_ name: String, _ data: String) -> String { "event: \(name)\ndata: \(data)\n\n" }
+        var events = [
+            event(
+                "message_start",
+                #"{"type":"message_start","message":{"id":"msg_mock_0001","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"usage":{"input_tokens":12,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}"#
+            ),
+            event(
+                "content_block_start",
+                #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+            event("ping", #"{"type":"ping"}"#),
+        ]
+        for word in ["Hello", " from", " the", " mock", "."] {
+            events.append(
+                event(
+                    "content_block_delta",
+                    #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\#(word)"}}"#))
+        }
+        events += [
+            event("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
+            event(
+                "message_delta",
+                #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}"#
+            ),
+            event("message_stop", #"{"type":"message_stop"}"#),
+        ]
+        return events
+    }()
+}
