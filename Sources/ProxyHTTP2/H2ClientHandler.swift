@@ -16,7 +16,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         case goAway(lastStreamID: Int32)
         /// A stream ended (in any way): its slot is free.
         case streamClosed
-        case closed
+        /// The connection is gone; why, as far as known (TLS failure, protocol error, peer closed).
+        case closed(reason: String)
     }
 
     public struct Configuration: Sendable {
@@ -30,6 +31,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         var head: EventLoopPromise<[H2Field]>?
         let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
         var writeWaiter: EventLoopPromise<Void>?
+        /// Response bytes handed to the body stream and not consumed yet (see `H2ServerHandler.StreamState`).
+        var unconsumed = 0
 
         init(head: EventLoopPromise<[H2Field]>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) {
             self.head = head
@@ -50,6 +53,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     private let onEvent: @Sendable (ConnectionEvent) -> Void
     private var streams: [Int32: StreamState] = [:]
     private var context: ChannelHandlerContext?
+    private var isClosed = false
+    /// The first error seen on the connection, reported with `.closed`.
+    private var failure: String?
 
     public init(configuration: Configuration = Configuration(), onEvent: @escaping @Sendable (ConnectionEvent) -> Void)
         throws(H2Error)
@@ -77,7 +83,10 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         let bytes = unwrapInboundIn(data)
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
         handle(session.takeEvents())
-        if error != nil { context.close(promise: nil) }
+        if let error {
+            failure = failure ?? "\(error)"
+            context.close(promise: nil)
+        }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -86,11 +95,18 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
         for (_, stream) in streams { stream.fail(closed) }
         streams.removeAll()
-        onEvent(.closed)
+        onEvent(.closed(reason: failure ?? "connection closed"))
         context.fireChannelInactive()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // TLS verification failures and socket errors end here: keep the first as the connection's reason.
+        failure = failure ?? "\(error)"
+        context.close(promise: nil)
     }
 
     private func handle(_ events: [H2Event]) {
@@ -107,6 +123,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
                 if endStream { stream.body.finish() }
             case .data(let id, let bytes):
                 if let stream = streams[id] {
+                    stream.unconsumed += bytes.readableBytes
                     stream.body.yield(bytes)
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
@@ -114,9 +131,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .endStream(let id):
                 streams[id]?.body.finish()
             case .reset(let id, let code):
-                streams.removeValue(forKey: id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
+                remove(id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
             case .streamClosed(let id, let code):
-                if let stream = streams.removeValue(forKey: id) {
+                if let stream = remove(id) {
                     if code == H2ErrorCode.noError {
                         stream.head?.fail(H2StreamClosedError(streamID: id, errorCode: code))
                         stream.body.finish()
@@ -127,9 +144,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
                 }
                 onEvent(.streamClosed)
             case .goAway(let lastStreamID, _, _):
-                for (id, stream) in streams where id > lastStreamID {
-                    streams[id] = nil
-                    stream.fail(H2StreamClosedError(streamID: id, errorCode: H2ErrorCode.refusedStream))
+                for (id, _) in streams where id > lastStreamID {
+                    remove(id)?.fail(H2StreamClosedError(streamID: id, errorCode: H2ErrorCode.refusedStream))
                 }
                 onEvent(.goAway(lastStreamID: lastStreamID))
             case .settings(let maxConcurrentStreams, _):
@@ -140,12 +156,20 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Forgets a stream, giving the bytes its reader never consumed back to the connection window.
+    private func remove(_ id: Int32) -> StreamState? {
+        guard let stream = streams.removeValue(forKey: id) else { return nil }
+        if stream.unconsumed > 0 { session.consume(streamID: id, stream.unconsumed) }
+        return stream
+    }
+
     // MARK: - Calls from H2ClientStream (on the event loop)
 
     func open(
         _ fields: [H2Field], endStream: Bool, head: EventLoopPromise<[H2Field]>,
         body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
     ) throws -> Int32 {
+        guard !isClosed else { throw H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel) }
         let id = try session.submitRequest(fields, endStream: endStream)
         streams[id] = StreamState(head: head, body: body)
         flushOutput()
@@ -168,12 +192,15 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     }
 
     func consumed(streamID: Int32, _ count: Int) {
+        // Bytes of a stream already removed were given back by `remove`.
+        guard let stream = streams[streamID] else { return }
+        stream.unconsumed -= count
         session.consume(streamID: streamID, count)
         flushOutput()
     }
 
     func cancel(streamID: Int32) {
-        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        guard let stream = remove(streamID) else { return }
         session.resetStream(streamID, errorCode: H2ErrorCode.cancel)
         stream.fail(H2StreamClosedError(streamID: streamID, errorCode: H2ErrorCode.cancel))
         flushOutput()
@@ -198,6 +225,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         var output = context.channel.allocator.buffer(capacity: 0)
         if session.takeOutput(into: &output) != nil { context.close(promise: nil) }
         if output.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(output), promise: nil) }
+        // Sending can close streams (our RST after a cancel, END_STREAM after the server's): seen now, not at
+        // the next inbound frame, so the pool gets the slot back at once.
+        handle(session.takeEvents())
         for (id, stream) in streams where stream.writeWaiter != nil {
             if session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 {
                 let waiter = stream.writeWaiter

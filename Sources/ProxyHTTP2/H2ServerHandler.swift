@@ -19,6 +19,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         /// Rapid-reset bucket: this many client resets at once, refilled at `resetRefillPerSecond`.
         public var resetBurst = 1000
         public var resetRefillPerSecond = 33
+        /// A connection with no open stream for this long is closed with GOAWAY NO_ERROR.
+        public var idleTimeout: TimeAmount = .seconds(60)
 
         public init() {}
     }
@@ -26,6 +28,11 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private final class StreamState {
         let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
         var writeWaiter: EventLoopPromise<Void>?
+        /// Request body bytes handed to the body stream and not yet consumed: they still hold the connection's
+        /// receive window, so they are consumed when the stream ends however it ends.
+        var unconsumed = 0
+        /// The response is complete: request body bytes that still arrive are consumed and dropped.
+        var discardInbound = false
 
         init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) { self.body = body }
     }
@@ -41,6 +48,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     /// A flush is queued for the end of this event-loop turn: responses finished in the same turn leave in one
     /// socket write.
     private var flushScheduled = false
+    /// Closes a connection without streams after `idleTimeout` (also one that never sends a request).
+    private var idleTimer: Scheduled<Void>?
 
     /// Creates the handler and the sequence of request streams that `handle` iterates.
     public static func make(configuration: Configuration = Configuration()) throws(H2Error) -> (
@@ -61,6 +70,17 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         flushOutput()  // our SETTINGS
+        armIdleTimer()
+    }
+
+    private func armIdleTimer() {
+        guard let context else { return }
+        idleTimer?.cancel()
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.idleTimeout) { [self] in
+            guard streams.isEmpty else { return }
+            session.goAway(errorCode: H2ErrorCode.noError)
+            closeAfterFlush()
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -86,6 +106,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
         for (_, stream) in streams {
             stream.body?.finish(throwing: closed)
@@ -121,7 +143,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
                     open(id, fields: fields, endStream: endStream, context: context)
                 }
             case .data(let id, let bytes):
-                if let body = streams[id]?.body {
+                if let stream = streams[id], let body = stream.body, !stream.discardInbound {
+                    stream.unconsumed += bytes.readableBytes
                     body.yield(bytes)
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
@@ -144,6 +167,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
         let inbound: H2InboundBody
         if endStream {
@@ -161,6 +186,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     private func end(_ id: Int32, error: (any Error)?) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        if stream.unconsumed > 0 { session.consume(streamID: id, stream.unconsumed) }
+        if streams.isEmpty { armIdleTimer() }
         if let error {
             stream.body?.finish(throwing: error)
             stream.writeWaiter?.fail(error)
@@ -190,6 +217,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
         do {
             try session.submitResponse(streamID: streamID, fields, endStream: endStream)
+            if endStream, let stream = streams[streamID] { responseComplete(stream, streamID: streamID) }
             scheduleFlush()
             promise.succeed(())
         } catch {
@@ -203,6 +231,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             return
         }
         session.sendBody(streamID: streamID, bytes, endStream: endStream)
+        if endStream { responseComplete(stream, streamID: streamID) }
         scheduleFlush()
         if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
             stream.writeWaiter?.succeed(())
@@ -213,8 +242,22 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     func consumed(streamID: Int32, _ count: Int) {
+        // A stream that ended already gave its unconsumed bytes back (`end`); counting them twice would
+        // over-credit the connection window.
+        guard let stream = streams[streamID] else { return }
+        stream.unconsumed -= count
         session.consume(streamID: streamID, count)
         scheduleFlush()
+    }
+
+    /// The response went out whole: an unread request body (a 401 before the upload was read) must not keep the
+    /// connection window, so what was handed over is given back and what still comes is dropped.
+    private func responseComplete(_ stream: StreamState, streamID: Int32) {
+        stream.discardInbound = true
+        if stream.unconsumed > 0 {
+            session.consume(streamID: streamID, stream.unconsumed)
+            stream.unconsumed = 0
+        }
     }
 
     private func scheduleFlush() {
@@ -251,6 +294,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         if output.readableBytes > 0 {
             context.writeAndFlush(wrapOutboundOut(output), promise: nil)
         }
+        // Sending can close streams (our END_STREAM after the peer's, an RST): nghttp2 reports that now.
+        handle(session.takeEvents(), context: context)
         releaseWriters()
     }
 

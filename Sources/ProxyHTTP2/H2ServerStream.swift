@@ -31,7 +31,13 @@ public final class H2ServerStream: Sendable {
         try await perform { handler, promise in
             let head = eventLoop.makePromise(of: Void.self)
             handler.sendHead(streamID: self.id, fields, endStream: false, promise: head)
-            handler.sendBody(streamID: self.id, body, endStream: endStream, promise: promise)
+            // sendHead completes its promise at once: the body follows only a head that was accepted.
+            head.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success: handler.sendBody(streamID: self.id, body, endStream: endStream, promise: promise)
+                case .failure(let error): promise.fail(error)
+                }
+            }
         }
     }
 

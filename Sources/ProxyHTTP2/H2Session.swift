@@ -32,6 +32,10 @@ public final class H2Session {
     private var events: [H2Event] = []
     /// Header fields of blocks still being received, by stream.
     private var headerBlocks: [Int32: [H2Field]] = [:]
+    /// Size of each block being received, counted as RFC 9113 §6.5.2 does (name + value + 32 per field).
+    private var headerBlockSizes: [Int32: Int] = [:]
+    /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
+    private let maxHeaderListSize: Int
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
     private var outgoing: [Int32: OutgoingBody] = [:]
     private let allocator = ByteBufferAllocator()
@@ -42,6 +46,7 @@ public final class H2Session {
 
     public init(role: H2Role, settings: Settings = Settings()) throws(H2Error) {
         self.role = role
+        self.maxHeaderListSize = Int(settings.maxHeaderListSize)
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else {
             throw H2Error(operation: "nghttp2_session_callbacks_new")
@@ -247,14 +252,26 @@ public final class H2Session {
 
     func beginHeaders(streamID: Int32) {
         headerBlocks[streamID] = []
+        headerBlockSizes[streamID] = 0
     }
 
-    func header(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+    /// Adds a field to the block being received; false when the block grew past our header list limit (the
+    /// stream is then reset; HPACK can expand a small frame into a large list, so frame sizes are no bound).
+    func header(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
+        let size = headerBlockSizes[streamID, default: 0] + name.count + value.count + 32
+        guard size <= maxHeaderListSize else {
+            headerBlocks[streamID] = nil
+            headerBlockSizes[streamID] = nil
+            return false
+        }
+        headerBlockSizes[streamID] = size
         headerBlocks[streamID, default: []].append(
             H2Field(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        return true
     }
 
     func headersComplete(streamID: Int32, endStream: Bool) {
+        headerBlockSizes[streamID] = nil
         let fields = headerBlocks.removeValue(forKey: streamID) ?? []
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
@@ -274,6 +291,7 @@ public final class H2Session {
     func streamClosed(streamID: Int32, errorCode: UInt32) {
         outgoing[streamID] = nil
         headerBlocks[streamID] = nil
+        headerBlockSizes[streamID] = nil
         events.append(.streamClosed(streamID: streamID, errorCode: errorCode))
     }
 

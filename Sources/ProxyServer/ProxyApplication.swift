@@ -69,6 +69,7 @@ public struct ProxyApplication: Sendable {
         var http2Settings = H2ServerHandler.Configuration()
         http2Settings.session.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
         http2Settings.session.maxHeaderListSize = UInt32(limits.maxHeaderSize)
+        http2Settings.idleTimeout = TimeAmount(limits.idleTimeout)
         let http2 = http2Settings
         let headerTimeout = TimeAmount(limits.headerTimeout)
         let tls = tlsContexts.map {

@@ -72,7 +72,7 @@ public final class TLSContext: @unchecked Sendable {
             SSL_CTX_free(handle)
             throw error
         }
-        let alpn = try? ALPNProtocolList(configuration.alpnProtocols)
+        let alpn = configuration.alpnProtocols.isEmpty ? nil : try ALPNProtocolList(configuration.alpnProtocols)
         if let alpn {
             SSL_CTX_set_alpn_select_cb(handle, alpnSelect, Unmanaged.passUnretained(alpn).toOpaque())
         }

@@ -105,15 +105,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let ciphertext = unwrapInboundIn(data)
-        ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
         switch state {
         case .handshaking:
+            ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
             advanceHandshake(context: context)
             if case .active = state { readPlaintext(context: context, hint: ciphertext.readableBytes) }
         case .active, .outputClosed:
+            ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
             readPlaintext(context: context, hint: ciphertext.readableBytes)
         case .closing, .closed:
-            break  // we are closing: whatever the peer still sends is not read
+            break  // closing: what the peer still sends is dropped, not buffered in the memory BIO
         }
     }
 

@@ -1,7 +1,10 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ProxyServer
+import ProxyTLS
+import ProxyUpstream
 import ServiceLifecycle
 
 /// The real front door (`ProxyApplication`) served in-process on a free loopback port.
@@ -84,13 +87,14 @@ extension TestServer {
     /// then stops the server and removes the certificates, also when `body` throws.
     public static func withTLSServer(
         _ adjust: (inout ProxyConfig) -> Void = { _ in },
+        routes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil,
         _ body: (TestServer, TestCertificates) async throws -> Void
     ) async throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         var config = ProxyConfig.testing(certificates: certificates)
         adjust(&config)
-        let server = try await TestServer.start(config: config)
+        let server = try await TestServer.start(config: config, additionalRoutes: routes)
         do {
             try await body(server, certificates)
         } catch {
@@ -98,5 +102,36 @@ extension TestServer {
             throw error
         }
         try await server.stop()
+    }
+}
+
+extension UpstreamPool {
+    /// A pool to a test server over TLS (ALPN h2), trusting only the test CA.
+    public static func testing(port: Int, certificates: TestCertificates, maxConnections: Int = 8) throws
+        -> UpstreamPool
+    {
+        let tls = try TLSContext(
+            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
+        var configuration = Configuration()
+        configuration.maxConnections = maxConnections
+        return UpstreamPool(
+            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: port), tls: tls,
+            group: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    }
+}
+
+extension TestServer {
+    /// A TLS test server with `routes` (short shutdown timeout: stalled streams must not hold the test) and an
+    /// upstream pool to it; both torn down after `body`.
+    public static func withUpstreamPool(
+        routes: @escaping @Sendable (Router<BasicRequestContext>) -> Void,
+        _ body: (UpstreamPool, Int) async throws -> Void
+    ) async throws {
+        try await withTLSServer({ $0.server.shutdownTimeout = .milliseconds(500) }, routes: routes) {
+            server, certificates in
+            let pool = try UpstreamPool.testing(port: server.port, certificates: certificates)
+            defer { pool.shutdown() }
+            try await body(pool, server.port)
+        }
     }
 }

@@ -79,6 +79,10 @@ public struct PoolStateMachine: Sendable {
     /// The connection is up and the peer's SETTINGS arrived.
     public mutating func connectionEstablished(_ connection: ConnectionID, maxStreams: Int, now: Double) -> [Action] {
         guard connections[connection] == .connecting else { return [] }
+        if shuttingDown {
+            connections[connection] = nil
+            return [.closeConnection(connection)]
+        }
         consecutiveConnectFailures = 0
         peerLimit = max(1, maxStreams)
         connections[connection] = .active(
@@ -190,6 +194,11 @@ public struct PoolStateMachine: Sendable {
     // MARK: - Reading the state
 
     public var connectionCount: Int { connections.count }
+
+    /// Whether the connection is still waiting for its TCP/TLS handshake or the peer's SETTINGS.
+    public func isConnecting(_ connection: ConnectionID) -> Bool { connections[connection] == .connecting }
+
+    public var isShuttingDown: Bool { shuttingDown }
     public var queuedRequests: Int { queue.count }
 
     public func openStreams(on connection: ConnectionID) -> Int {

@@ -24,6 +24,8 @@ final class RequireH2: ChannelInboundHandler, RemovableChannelHandler {
                 logger.error(
                     "upstream does not speak HTTP/2 over TLS",
                     metadata: ["origin": "\(origin)", "alpn": "\(negotiated ?? "none")"])
+                let reason = "upstream did not select h2 (ALPN: \(negotiated ?? "none"))"
+                context.fireErrorCaught(UpstreamError.protocolError(origin: origin.description, reason: reason))
                 context.close(promise: nil)
                 return
             }

@@ -7,6 +7,8 @@ extension UpstreamPool {
     public struct Exchange: Sendable {
         public let head: [H2Field]
         public let stream: H2ClientStream
+        /// For error messages.
+        public let origin: String
 
         public var status: Int { head[field: ":status"].flatMap { Int($0) } ?? 0 }
     }
@@ -22,35 +24,37 @@ extension UpstreamPool {
         var lastError: (any Error)?
         for _ in 0..<max(1, attempts) {
             let stream = try await stream(fields, endStream: body == nil)
+            // Armed before the body is written: an upstream that stops granting window times out too. The
+            // flags are set on the stream's event loop, where the timer runs, so a head that arrived in time
+            // can never be cancelled by a late timer.
+            let arrived = TimeoutFlag()
+            let expired = TimeoutFlag()
+            stream.head.whenSuccess { _ in arrived.set() }
+            let timer = stream.head.eventLoop.scheduleTask(in: responseHeadTimeout) {
+                guard !arrived.isSet else { return }
+                expired.set()
+                stream.cancel()
+            }
+            defer { timer.cancel() }
             do {
-                if let body {
-                    try await stream.writeBody(body)
-                    try await stream.finish()
+                let head = try await withTaskCancellationHandler {
+                    if let body {
+                        try await stream.writeBody(body)
+                        try await stream.finish()
+                    }
+                    return try await stream.head.get()
+                } onCancel: {
+                    stream.cancel()
                 }
-                let head = try await waitForHead(of: stream, timeout: responseHeadTimeout)
-                return Exchange(head: head, stream: stream)
+                return Exchange(head: head, stream: stream, origin: origin.description)
             } catch let error as H2StreamClosedError where error.errorCode == H2ErrorCode.refusedStream {
                 lastError = error
                 continue
+            } catch  where expired.isSet {
+                throw UpstreamError.timeout(origin: origin.description, phase: "the response head")
             }
         }
         throw lastError ?? UpstreamError.closed(origin: origin.description)
-    }
-
-    private func waitForHead(of stream: H2ClientStream, timeout: TimeAmount) async throws -> [H2Field] {
-        let origin = origin
-        let timer = stream.head.eventLoop.scheduleTask(in: timeout) { stream.cancel() }
-        defer { timer.cancel() }
-        do {
-            return try await withTaskCancellationHandler {
-                try await stream.head.get()
-            } onCancel: {
-                stream.cancel()
-            }
-        } catch let error as H2StreamClosedError where error.errorCode == H2ErrorCode.cancel {
-            throw Task.isCancelled
-                ? error : UpstreamError.timeout(origin: origin.description, phase: "the response head")
-        }
     }
 }
 
@@ -58,7 +62,7 @@ extension UpstreamPool.Exchange {
     /// The response body, failing with `UpstreamError.timeout` (and resetting the stream) when no bytes arrive
     /// for `idleTimeout` between chunks: a stalled upstream must not hold a client forever.
     public func body(idleTimeout: TimeAmount) -> IdleTimeoutBody {
-        IdleTimeoutBody(stream: stream, idleTimeout: idleTimeout)
+        IdleTimeoutBody(stream: stream, idleTimeout: idleTimeout, origin: origin)
     }
 }
 
@@ -67,30 +71,36 @@ public struct IdleTimeoutBody: AsyncSequence, Sendable {
 
     let stream: H2ClientStream
     let idleTimeout: TimeAmount
+    let origin: String
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: H2InboundBody.AsyncIterator
         let stream: H2ClientStream
         let idleTimeout: TimeAmount
+        let origin: String
 
         public mutating func next() async throws -> ByteBuffer? {
             let stream = stream
             let expired = TimeoutFlag()
+            let received = TimeoutFlag()
             let timer = stream.head.eventLoop.scheduleTask(in: idleTimeout) {
+                guard !received.isSet else { return }
                 expired.set()
                 stream.cancel()
             }
             defer { timer.cancel() }
             do {
-                return try await base.next()
+                let chunk = try await base.next()
+                received.set()
+                return chunk
             } catch  where expired.isSet {
-                throw UpstreamError.timeout(origin: "upstream", phase: "the next body bytes")
+                throw UpstreamError.timeout(origin: origin, phase: "the next body bytes")
             }
         }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: stream.body.makeAsyncIterator(), stream: stream, idleTimeout: idleTimeout)
+        AsyncIterator(base: stream.body.makeAsyncIterator(), stream: stream, idleTimeout: idleTimeout, origin: origin)
     }
 }
 

@@ -93,7 +93,7 @@ public final class UpstreamPool: Sendable {
                 let id = PoolStateMachine.RequestID(state.nextRequest)
                 state.nextRequest += 1
                 state.waiters[id] = continuation
-                startHousekeepingIfNeeded(&state)
+                if !state.machine.isShuttingDown { startHousekeepingIfNeeded(&state) }
                 return state.machine.newRequest(id, deadline: deadline, now: Self.now())
             }
             perform(actions)
@@ -155,7 +155,17 @@ public final class UpstreamPool: Sendable {
                     pool.state.withLock { $0.connections[id] = (channel, bound) }
                 }
             }
-        bootstrap.connect(host: origin.host, port: origin.port).whenFailure { error in
+        let connected = bootstrap.connect(host: origin.host, port: origin.port)
+        connected.whenSuccess { channel in
+            // TCP and TLS may succeed and SETTINGS never come: such a connection must not stay "connecting".
+            channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {
+                if pool.state.withLock({ $0.machine.isConnecting(id) }) {
+                    pool.logger.warning("upstream sent no SETTINGS in time", metadata: ["origin": "\(origin)"])
+                    channel.close(promise: nil)
+                }
+            }
+        }
+        connected.whenFailure { error in
             pool.logger.warning("upstream connect failed", metadata: ["origin": "\(origin)", "error": "\(error)"])
             let actions = pool.state.withLock { state -> [PoolStateMachine.Action] in
                 state.connections[id] = nil
@@ -176,9 +186,9 @@ public final class UpstreamPool: Sendable {
                 return state.machine.goAwayReceived(id)
             case .streamClosed:
                 return state.machine.streamClosed(on: id, now: now)
-            case .closed:
+            case .closed(let reason):
                 state.connections[id] = nil
-                return state.machine.connectionFailed(id, reason: "connection closed")
+                return state.machine.connectionFailed(id, reason: reason)
             }
         }
         perform(actions)

@@ -1,4 +1,5 @@
 import Foundation
+import ProxyCore
 import Testing
 
 @testable import ProxyServer

@@ -4,6 +4,7 @@ import NIOCore
 import ProxyHTTP2
 import ProxyServer
 import ProxyTesting
+import ProxyUpstream
 import Synchronization
 import Testing
 
@@ -157,6 +158,70 @@ extension HTTP2FrontDoorTests {
             }.first
             #expect(goAway == H2ErrorCode.enhanceYourCalm, "\(events.suffix(3))")
             #expect(try await healthOverH2(server, certificates) == "200 2")
+        }
+    }
+}
+
+extension HTTP2FrontDoorTests {
+    /// A header list over `limits.max_header_size` resets that stream only; the connection goes on.
+    @Test func oversizedHeaderListResetsOnlyThatStream() async throws {
+        try await TestServer.withTLSServer({ $0.limits.maxHeaderSize = 4096 }) { server, certificates in
+            let events = try await blocking { () -> [H2Event] in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                let big = try client.session.submitRequest(
+                    [
+                        H2Field(":method", "GET"), H2Field(":scheme", "https"), H2Field(":authority", "localhost"),
+                        H2Field(":path", "/health"), H2Field("x-padding", String(repeating: "p", count: 8000)),
+                    ], endStream: true)
+                try client.flush()
+                let small = try client.get("/health")
+                return client.read(rounds: 200) { events in
+                    events.contains { if case .headers(small, _, _) = $0 { true } else { false } }
+                        && events.contains { if case .reset(big, _) = $0 { true } else { false } }
+                }
+            }
+            #expect(events.contains { if case .reset = $0 { true } else { false } }, "\(events)")
+            #expect(
+                events.contains {
+                    if case .headers(_, let fields, _) = $0 { fields[field: ":status"] == "200" } else { false }
+                })
+        }
+    }
+
+    @Test func idleHTTP2ConnectionIsClosed() async throws {
+        try await TestServer.withTLSServer({ $0.limits.idleTimeout = .milliseconds(300) }) { server, certificates in
+            let events = try await blocking { () -> [H2Event] in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                return client.read(rounds: 50) { events in
+                    events.contains { if case .goAway = $0 { true } else { false } }
+                }
+            }
+            #expect(
+                events.contains { if case .goAway(_, H2ErrorCode.noError, _) = $0 { true } else { false } }, "\(events)"
+            )
+        }
+    }
+}
+
+extension HTTP2FrontDoorTests {
+    /// Request bodies a handler never reads (a 401 before the upload is read) are given back to the
+    /// connection's receive window: 24 × 1 MiB on one connection whose window is 16 MiB all get answered.
+    @Test(.timeLimit(.minutes(1))) func unreadRequestBodiesDoNotExhaustTheConnectionWindow() async throws {
+        try await TestServer.withUpstreamPool(routes: { router in
+            router.post("/reject") { _, _ -> Response in Response(status: .unauthorized) }
+        }) { pool, port in
+            let upload = ByteBuffer(repeating: 0x41, count: 1 << 20)
+            for _ in 0..<24 {
+                let exchange = try await pool.send(
+                    [
+                        H2Field(":method", "POST"), H2Field(":scheme", "https"),
+                        H2Field(":authority", "localhost:\(port)"), H2Field(":path", "/reject"),
+                    ],
+                    body: upload, responseHeadTimeout: .seconds(10))
+                #expect(exchange.status == 401)
+                for try await _ in exchange.stream.body {}
+            }
+            #expect(pool.connectionCount == 1)
         }
     }
 }

@@ -13,26 +13,7 @@ import Testing
     static let token = "mock-access-token-for-tests"
 
     func withMock(_ body: (UpstreamPool, Int) async throws -> Void) async throws {
-        let certificates = try TestCertificates()
-        defer { certificates.remove() }
-        var config = ProxyConfig.testing(certificates: certificates)
-        config.server.shutdownTimeout = .milliseconds(500)
-        let server = try await TestServer.start(
-            config: config, additionalRoutes: MockClaudeAPI.routes(token: Self.token))
-        let tls = try TLSContext(
-            client: .init(alpnProtocols: ["h2"], extraCAFile: certificates.caFile, useSystemTrustStore: false))
-        let pool = UpstreamPool(
-            origin: UpstreamOrigin(isTLS: true, host: "localhost", port: server.port), tls: tls,
-            group: MultiThreadedEventLoopGroup.singleton)
-        do {
-            try await body(pool, server.port)
-        } catch {
-            pool.shutdown()
-            try? await server.stop()
-            throw error
-        }
-        pool.shutdown()
-        try await server.stop()
+        try await TestServer.withUpstreamPool(routes: MockClaudeAPI.routes(token: Self.token), body)
     }
 
     static func messages(port: Int, token: String = token, fault: String? = nil) -> [H2Field] {

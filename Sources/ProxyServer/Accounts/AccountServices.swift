@@ -23,7 +23,7 @@ public struct AccountServices: Sendable {
         let transport = UpstreamHTTPTransport(
             exchange: HTTP1Exchange(group: MultiThreadedEventLoopGroup.singleton, tls: tls))
         let clock = SystemClock()
-        let oauth = OAuthClient(settings: OAuthSettings(config.oauth), transport: transport, clock: clock)
+        let oauth = OAuthClient(settings: config.oauth, transport: transport, clock: clock)
         let buffer = config.refresh.buffer.seconds
         let refresher = TokenRefresher(repository: store, client: oauth, clock: clock, buffer: buffer, logger: logger)
         self.store = store
@@ -36,18 +36,6 @@ public struct AccountServices: Sendable {
             schedule: RefreshSchedule(interval: config.refresh.interval.seconds, offset: config.refresh.offset.seconds),
             buffer: buffer,
             logger: logger
-        )
-    }
-}
-
-extension OAuthSettings {
-    init(_ oauth: ProxyConfig.OAuth) {
-        self.init(
-            clientID: oauth.clientID,
-            authorizeURL: oauth.authorizeURL,
-            tokenURL: oauth.tokenURL,
-            redirectURI: oauth.redirectURI,
-            scope: oauth.scope
         )
     }
 }

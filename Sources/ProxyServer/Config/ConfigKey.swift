@@ -1,3 +1,5 @@
+import ProxyCore
+
 /// One configuration key: its dotted name, the type it expects and where its value goes in ``ProxyConfig``.
 /// The table below is the single list of keys; YAML, environment and validation all read from it.
 struct ConfigKey {

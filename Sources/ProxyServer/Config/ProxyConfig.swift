@@ -1,3 +1,5 @@
+import ProxyCore
+
 /// The proxy's settings, as read by ``ConfigLoader`` from `config.yaml` and the environment.
 ///
 /// The initialisers' default values are the documented defaults (see `config.example.yaml`). Paths in them
@@ -69,28 +71,8 @@ public struct ProxyConfig: Sendable, Equatable {
         }
     }
 
-    public struct OAuth: Sendable, Equatable {
-        public var clientID: String
-        public var authorizeURL: String
-        public var tokenURL: String
-        public var redirectURI: String
-        public var scope: String
-
-        public init(
-            clientID: String = "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
-            authorizeURL: String = "https://claude.ai/oauth/authorize",
-            tokenURL: String = "https://platform.claude.com/v1/oauth/token",
-            redirectURI: String = "https://platform.claude.com/oauth/code/callback",
-            scope: String =
-                "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload"
-        ) {
-            self.clientID = clientID
-            self.authorizeURL = authorizeURL
-            self.tokenURL = tokenURL
-            self.redirectURI = redirectURI
-            self.scope = scope
-        }
-    }
+    /// `oauth.*`: the core's settings type, so the defaults live in one place.
+    public typealias OAuth = OAuthSettings
 
     public struct Claude: Sendable, Equatable {
         public var baseURL: String
