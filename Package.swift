@@ -54,6 +54,7 @@ let package = Package(
             dependencies: [
                 "CNGHTTP2",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

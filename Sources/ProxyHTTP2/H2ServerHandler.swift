@@ -1,4 +1,5 @@
 import CNGHTTP2
+import Logging
 import NIOCore
 
 /// The server side of an HTTP/2 connection as a NIO handler: plaintext bytes in and out (it sits behind
@@ -21,6 +22,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         public var resetRefillPerSecond = 33
         /// A connection with no open stream for this long is closed with GOAWAY NO_ERROR.
         public var idleTimeout: TimeAmount = .seconds(60)
+        /// Where protocol violations and floods are reported (one line per connection closed for them).
+        public var logger: Logger?
 
         public init() {}
     }
@@ -92,6 +95,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         let error = bytes.withUnsafeReadableBytes { session.receive($0) }
         handle(session.takeEvents(), context: context)
         if let error {
+            configuration.logger?.info(
+                "HTTP/2 connection closed for a protocol error",
+                metadata: ["error": "\(error)", "peer": "\(context.remoteAddress?.description ?? "?")"])
             // nghttp2 queued a GOAWAY for protocol errors; floods get ENHANCE_YOUR_CALM from us.
             if error.code == NGHTTP2_ERR_FLOODED.rawValue || error.code == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue {
                 session.goAway(errorCode: H2ErrorCode.enhanceYourCalm)
@@ -154,6 +160,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             case .reset(let id, let code):
                 end(id, error: H2StreamClosedError(streamID: id, errorCode: code))
                 if !takeResetToken() {
+                    configuration.logger?.info(
+                        "HTTP/2 connection closed: too many stream resets (rapid reset)",
+                        metadata: ["peer": "\(context.remoteAddress?.description ?? "?")"])
                     session.goAway(errorCode: H2ErrorCode.enhanceYourCalm, debugData: "too many stream resets")
                     closeAfterFlush()
                 }

@@ -70,6 +70,7 @@ public struct ProxyApplication: Sendable {
         http2Settings.session.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
         http2Settings.session.maxHeaderListSize = UInt32(limits.maxHeaderSize)
         http2Settings.idleTimeout = TimeAmount(limits.idleTimeout)
+        http2Settings.logger = logger
         let http2 = http2Settings
         let headerTimeout = TimeAmount(limits.headerTimeout)
         let tls = tlsContexts.map {
