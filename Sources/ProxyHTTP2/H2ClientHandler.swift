@@ -27,12 +27,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         public init() {}
     }
 
-    final class StreamState {
+    final class StreamState: H2StreamFlow {
         var head: EventLoopPromise<[H2Field]>?
         let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
-        var writeWaiter: EventLoopPromise<Void>?
-        /// Response bytes handed to the body stream and not consumed yet (see `H2ServerHandler.StreamState`).
-        var unconsumed = 0
 
         init(head: EventLoopPromise<[H2Field]>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) {
             self.head = head
@@ -183,19 +180,15 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         }
         session.sendBody(streamID: streamID, bytes, endStream: endStream)
         flushOutput()
-        if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
-            stream.writeWaiter?.succeed(())
-            stream.writeWaiter = promise
-        } else {
-            promise.succeed(())
-        }
+        stream.admitWrite(
+            promise, queued: session.bufferedBodyBytes(streamID: streamID),
+            highWatermark: configuration.streamWriteHighWatermark)
     }
 
     func consumed(streamID: Int32, _ count: Int) {
         // Bytes of a stream already removed were given back by `remove`.
         guard let stream = streams[streamID] else { return }
-        stream.unconsumed -= count
-        session.consume(streamID: streamID, count)
+        session.consumed(count, of: stream, id: streamID)
         flushOutput()
     }
 
@@ -228,13 +221,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         // Sending can close streams (our RST after a cancel, END_STREAM after the server's): seen now, not at
         // the next inbound frame, so the pool gets the slot back at once.
         handle(session.takeEvents())
-        for (id, stream) in streams where stream.writeWaiter != nil {
-            if session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 {
-                let waiter = stream.writeWaiter
-                stream.writeWaiter = nil
-                waiter?.succeed(())
-            }
-        }
+        session.releaseWriters(of: streams, highWatermark: configuration.streamWriteHighWatermark)
     }
 }
 

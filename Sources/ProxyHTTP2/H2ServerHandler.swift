@@ -28,16 +28,14 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         public init() {}
     }
 
-    private final class StreamState {
+    private final class StreamState: H2StreamFlow {
         let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
-        var writeWaiter: EventLoopPromise<Void>?
-        /// Request body bytes handed to the body stream and not yet consumed: they still hold the connection's
-        /// receive window, so they are consumed when the stream ends however it ends.
-        var unconsumed = 0
         /// The response is complete: request body bytes that still arrive are consumed and dropped.
         var discardInbound = false
 
-        init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) { self.body = body }
+        init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) {
+            self.body = body
+        }
     }
 
     private let session: H2Session
@@ -242,20 +240,16 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         session.sendBody(streamID: streamID, bytes, endStream: endStream)
         if endStream { responseComplete(stream, streamID: streamID) }
         scheduleFlush()
-        if session.bufferedBodyBytes(streamID: streamID) > configuration.streamWriteHighWatermark {
-            stream.writeWaiter?.succeed(())
-            stream.writeWaiter = promise
-        } else {
-            promise.succeed(())
-        }
+        stream.admitWrite(
+            promise, queued: session.bufferedBodyBytes(streamID: streamID),
+            highWatermark: configuration.streamWriteHighWatermark)
     }
 
     func consumed(streamID: Int32, _ count: Int) {
         // A stream that ended already gave its unconsumed bytes back (`end`); counting them twice would
         // over-credit the connection window.
         guard let stream = streams[streamID] else { return }
-        stream.unconsumed -= count
-        session.consume(streamID: streamID, count)
+        session.consumed(count, of: stream, id: streamID)
         scheduleFlush()
     }
 
@@ -305,18 +299,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
         // Sending can close streams (our END_STREAM after the peer's, an RST): nghttp2 reports that now.
         handle(session.takeEvents(), context: context)
-        releaseWriters()
-    }
-
-    /// Streams whose queue drained below the high-water mark may write again.
-    private func releaseWriters() {
-        for (id, stream) in streams where stream.writeWaiter != nil {
-            if session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 {
-                let waiter = stream.writeWaiter
-                stream.writeWaiter = nil
-                waiter?.succeed(())
-            }
-        }
+        session.releaseWriters(of: streams, highWatermark: configuration.streamWriteHighWatermark)
     }
 
     private func closeIfIdle() {

@@ -97,7 +97,13 @@ import Testing
         for round in 0..<4 where !finished {
             let rotator = try VaultFixture.startCrashWriter(
                 ["rotate", data], environment: environment, logFile: folder.file("rotate-\(round).log"))
-            usleep(UInt32.random(in: 1_000...40_000))
+            // Kill once the rotation is under way (vault.next.json written), at a random moment after that:
+            // a fixed delay from the start lands before it on a busy machine (the KDF alone takes ~0.3 s).
+            for _ in 0..<500
+            where rotator.isRunning && !FileManager.default.fileExists(atPath: data + "/vault.next.json") {
+                usleep(10_000)
+            }
+            usleep(UInt32.random(in: 0...20_000))
             kill(rotator.processIdentifier, SIGKILL)
             rotator.waitUntilExit()
             finished = rotator.terminationReason == .exit

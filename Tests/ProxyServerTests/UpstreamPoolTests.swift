@@ -161,7 +161,7 @@ import Testing
                 body: ResponseBody { writer in
                     for _ in 0..<3 {
                         try await writer.write(ByteBuffer(string: "data: drip\n\n"))
-                        try await Task.sleep(for: .milliseconds(100))
+                        try await Task.sleep(for: .milliseconds(50))
                     }
                     try await Task.sleep(for: .seconds(30))
                     try await writer.finish(nil)
@@ -206,12 +206,12 @@ import Testing
                 responseHeadTimeout: .seconds(5))
             var chunks = 0
             await #expect {
-                for try await _ in exchange.body(idleTimeout: .milliseconds(300)) { chunks += 1 }
+                for try await _ in exchange.body(idleTimeout: .seconds(2)) { chunks += 1 }
             } throws: { error in
                 if case .timeout(_, let phase) = error as? UpstreamError { return phase == "the next body bytes" }
                 return false
             }
-            #expect(chunks == 3, "the slow drip (100 ms apart) passed, the stall did not")
+            #expect(chunks == 3, "the drip (50 ms apart) passed, the stall did not")
         }
     }
 
