@@ -17,6 +17,8 @@ public struct ProxyApplication: Sendable {
     public let tlsContexts: TLSContextStore?
     /// The accounts, when the server has opened its data folder (`serve` does; front-door tests need not).
     public var accounts: (any AccountStore)?
+    /// `/v1/*`, once accounts and the upstream pool exist (`serve` sets it).
+    public var relay: ProxyRelay?
     /// Services that run beside the listener (the scheduled token refresh).
     public var backgroundServices: [any Service] = []
     /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
@@ -51,6 +53,7 @@ public struct ProxyApplication: Sendable {
         let router = Router()
         router.add(middleware: RequestLogMiddleware())
         HealthRoutes(startedAt: .now, accounts: accounts).register(on: router)
+        relay?.register(on: router)
         additionalRoutes?(router)
         return router
     }

@@ -82,6 +82,12 @@ struct Serve: AsyncParsableCommand {
             try AccountServices(config: config, store: store, logger: application.logger)
         }
         application.backgroundServices = [accountServices.scheduler]
+        do {
+            application.relay = try await accountServices.makeRelay(config: config, logger: application.logger)
+        } catch let error as ConfigError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(2)
+        }
         let scheme = config.server.tls.enabled ? "https" : "http"
         application.logger.notice(
             "starting",

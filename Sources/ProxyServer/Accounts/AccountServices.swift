@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import ProxyCore
 import ProxyTLS
@@ -12,6 +13,8 @@ public struct AccountServices: Sendable {
     public let oauth: OAuthClient
     public let refresher: TokenRefresher
     public let scheduler: RefreshScheduler
+    /// Picks accounts for `/v1/*`; told about token refreshes by the refresher.
+    public let balancer: Balancer
 
     public init(config: ProxyConfig, store: FileAccountStore, logger: Logger) throws(ConfigError) {
         let tls: TLSContext
@@ -25,7 +28,10 @@ public struct AccountServices: Sendable {
         let clock = SystemClock()
         let oauth = OAuthClient(settings: config.oauth, transport: transport, clock: clock)
         let buffer = config.refresh.buffer.seconds
-        let refresher = TokenRefresher(repository: store, client: oauth, clock: clock, buffer: buffer, logger: logger)
+        let balancer = Balancer(clock: clock, readyMargin: buffer)
+        let refresher = TokenRefresher(
+            repository: store, client: oauth, clock: clock, buffer: buffer, observer: balancer, logger: logger)
+        self.balancer = balancer
         self.store = store
         self.oauth = oauth
         self.refresher = refresher
@@ -44,5 +50,29 @@ extension Duration {
     /// Seconds as a `TimeInterval`, for the core's Foundation-based clock.
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+extension AccountServices {
+    /// Loads the accounts into the balancer and builds the `/v1/*` relay over a pool to `claude.base_url`.
+    public func makeRelay(config: ProxyConfig, logger: Logger) async throws -> ProxyRelay {
+        balancer.replaceAccounts(try await store.list())
+        guard let origin = UpstreamOrigin(url: config.claude.baseURL) else {
+            throw ConfigError(key: "claude.base_url", problem: "not an http(s) URL")
+        }
+        let tls: TLSContext
+        do {
+            tls = try TLSContext(client: .init(alpnProtocols: ["h2"], extraCAFile: config.claude.caFile))
+        } catch {
+            throw ConfigError(key: "claude.ca_file", problem: "\(error)")
+        }
+        var pool = UpstreamPool.Configuration()
+        pool.maxConnections = config.upstream.maxConnections
+        pool.idleTimeout = TimeAmount(config.upstream.idleTimeout)
+        pool.connectTimeout = TimeAmount(config.upstream.connectTimeout)
+        pool.queueTimeout = TimeAmount(config.upstream.queueTimeout)
+        let upstream = UpstreamPool(
+            origin: origin, tls: tls, group: MultiThreadedEventLoopGroup.singleton, configuration: pool, logger: logger)
+        return ProxyRelay(config: config, pool: upstream, balancer: balancer, refresher: refresher)
     }
 }

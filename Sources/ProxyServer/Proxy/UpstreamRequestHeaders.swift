@@ -1,0 +1,41 @@
+import Foundation
+import HTTPTypes
+import ProxyHTTP2
+
+/// The request headers sent upstream (ANTHROPIC-WIRE.md "Forwarding a request with an OAuth token"): the
+/// client's credentials and hop-by-hop fields dropped, the account's bearer token, `anthropic-version` defaulted,
+/// `oauth-2025-04-20` added to `anthropic-beta`, `accept-encoding: identity` so streams pass byte for byte.
+enum UpstreamRequestHeaders {
+    static let dropped: Set<String> = [
+        "x-api-key", "authorization", "cookie", "host", "connection", "keep-alive", "proxy-connection",
+        "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "accept-encoding", "content-length",
+        "anthropic-beta", "anthropic-version",
+    ]
+    static let oauthBeta = "oauth-2025-04-20"
+
+    static func fields(
+        method: String, authority: String, path: String, client: HTTPFields, token: String, bodyLength: Int?
+    ) -> [H2Field] {
+        var fields = [
+            H2Field(":method", method), H2Field(":scheme", "https"), H2Field(":authority", authority),
+            H2Field(":path", path),
+        ]
+        for field in client where !dropped.contains(field.name.canonicalName) {
+            fields.append(H2Field(field.name.canonicalName, field.value))
+        }
+        fields.append(H2Field("authorization", "Bearer \(token)"))
+        fields.append(H2Field("anthropic-version", client[HTTPField.Name("anthropic-version")!] ?? "2023-06-01"))
+        var betas: [String] = []
+        for value in client[values: HTTPField.Name("anthropic-beta")!] {
+            for beta in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+            where !beta.isEmpty && !betas.contains(beta) {
+                betas.append(beta)
+            }
+        }
+        if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
+        fields.append(H2Field("anthropic-beta", betas.joined(separator: ",")))
+        fields.append(H2Field("accept-encoding", "identity"))
+        if let bodyLength { fields.append(H2Field("content-length", "\(bodyLength)")) }
+        return fields
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import ProxyServer
+import ProxyTesting
+import Testing
+
+/// The `/v1/*` relay end to end: curl → claude-proxy (the built binary, TLS) → mock Claude API (HTTP/2, TLS).
+@Suite struct RelayTests {
+    static let adminKey = "relay-test-admin-key-0123456789"
+
+    struct Rig {
+        let folder: TemporaryDirectory
+        let proxyCertificates: TestCertificates
+        let upstream: TestServer
+        let proxy: ProxyProcess
+        let port: Int
+        let accessToken: String
+
+        func curl(_ arguments: [String]) async throws -> ProcessResult {
+            let base = ["curl", "-sS", "--cacert", proxyCertificates.caFile]
+            return try await blocking { try ProcessRunner.run(base + arguments) }
+        }
+
+        var url: String { "https://localhost:\(port)/v1/messages" }
+
+        func stop() async throws {
+            proxy.signal(SIGTERM)
+            _ = try await blocking { try proxy.waitForExit() }
+            try await upstream.stop()
+            proxyCertificates.remove()
+            folder.remove()
+        }
+    }
+
+    static func rig() async throws -> Rig {
+        let folder = try TemporaryDirectory()
+        let upstreamCertificates = try TestCertificates()
+        let proxyCertificates = try TestCertificates()
+        // The access token the mock accepts, built at run time (no token-shaped strings in the repository).
+        let accessToken = "sk-ant-" + "oat01-test-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let upstream = try await TestServer.start(
+            config: .testing(certificates: upstreamCertificates),
+            additionalRoutes: MockClaudeAPI.routes(token: accessToken))
+        let environment = [
+            "AUTH__API_KEY": adminKey, "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
+            "SERVER__TLS__CERT_FILE": proxyCertificates.certificateFile,
+            "SERVER__TLS__KEY_FILE": proxyCertificates.keyFile,
+            "STORAGE__DATA_FOLDER": folder.file("data"), "CLAUDE__BASE_URL": "https://localhost:\(upstream.port)",
+            "CLAUDE__CA_FILE": upstreamCertificates.caFile, "LOGGER__LEVEL": "trace",
+        ]
+        let expiry = Int(Date().addingTimeInterval(8 * 3600).timeIntervalSince1970 * 1000)
+        try folder.write(
+            #"{"claudeAiOauth":{"accessToken":"\#(accessToken)","refreshToken":"refresh-\#(UUID().uuidString)","expiresAt":\#(expiry)}}"#,
+            to: "credentials.json")
+        let imported = try ProxyProcess.run(
+            ["accounts", "import", folder.file("credentials.json")], environment: environment)
+        #expect(imported.exitCode == 0, "\(imported.output)")
+        let proxy = try ProxyProcess(["serve"], environment: environment, logFile: folder.file("proxy.log"))
+        let port = try await blocking { try proxy.listeningPort() }
+        return Rig(
+            folder: folder, proxyCertificates: proxyCertificates, upstream: upstream, proxy: proxy, port: port,
+            accessToken: accessToken)
+    }
+
+    @Test func messagesFlowThroughOverHTTP1AndHTTP2WithEitherKeyHeader() async throws {
+        let rig = try await Self.rig()
+        for version in ["--http1.1", "--http2"] {
+            for auth in ["x-api-key: \(Self.adminKey)", "authorization: Bearer \(Self.adminKey)"] {
+                let json = try await rig.curl([
+                    version, "-i", "-H", auth, "-H", "content-type: application/json", "-d",
+                    #"{"model":"m","max_tokens":8}"#, rig.url,
+                ])
+                #expect(json.stdout.contains(" 200"), "\(json.output)")
+                #expect(json.stdout.contains("Hello from the mock."))
+                #expect(json.stdout.lowercased().contains("x-claude-proxy-account: acc_"))
+            }
+            let sse = try await rig.curl([
+                version, "-N", "-H", "x-api-key: \(Self.adminKey)", "-d", #"{"stream":true}"#, rig.url,
+            ])
+            #expect(sse.stdout == MockClaudeAPI.sseEvents.joined(), "the event stream arrives byte for byte")
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(!log.contains(rig.accessToken) && !log.contains(Self.adminKey), "no secret in the trace-level log")
+    }
+
+    @Test func wrongKeyUpstreamErrorsAndBodyLimitsUseAnthropicErrors() async throws {
+        let rig = try await Self.rig()
+        let denied = try await rig.curl(["-H", "x-api-key: not-the-key", "-d", "{}", "-w", "\n%{http_code}", rig.url])
+        #expect(denied.stdout.hasSuffix("\n401"))
+        #expect(denied.stdout.contains(#""type":"authentication_error""#) && denied.stdout.contains(#""request_id":"#))
+        let limited = try await rig.curl([
+            "-i", "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: status-429", "-d", "{}", rig.url,
+        ])
+        #expect(
+            limited.stdout.contains(" 429") && limited.stdout.lowercased().contains("retry-after: 7"),
+            "\(limited.stdout)")
+        #expect(limited.stdout.contains(#""type":"rate_limit_error""#))
+        try await rig.stop()
+    }
+}
