@@ -539,3 +539,30 @@ extension ConfigTests {
         }
     }
 }
+
+@Suite struct ClientKeysConfigTests {
+    static let base = "auth:\n  api_key: \"a-valid-admin-key-0123456789\"\nserver:\n  tls:\n    enabled: false\n"
+
+    @Test func yamlListAndEnvironmentListBothWork() throws {
+        let hex = String(repeating: "ab", count: 32)
+        let yaml = Self.base.replacingOccurrences(
+            of: "auth:\n", with: "auth:\n  client_keys:\n    - first-key\n    - \"sha256:\(hex)\"\n")
+        let fromYAML = try ConfigLoader.load(yaml: yaml, baseDirectory: "/tmp", environment: [:])
+        #expect(fromYAML.auth.clientKeys.count == 2)
+        #expect(fromYAML.auth.clientKeys[0].matches("first-key"))
+        let fromEnvironment = try ConfigLoader.load(
+            yaml: Self.base, baseDirectory: "/tmp", environment: ["AUTH__CLIENT_KEYS": "one, two"])
+        #expect(fromEnvironment.auth.clientKeys.map { $0.matches("two") } == [false, true])
+    }
+
+    @Test func badHashIsRejectedWithoutEchoingTheKeys() {
+        #expect {
+            try ConfigLoader.load(
+                yaml: Self.base, baseDirectory: "/tmp",
+                environment: ["AUTH__CLIENT_KEYS": "secret-client-key,sha256:zz"])
+        } throws: { error in
+            let text = "\(error)"
+            return (error as? ConfigError)?.key == "auth.client_keys" && !text.contains("secret-client-key")
+        }
+    }
+}

@@ -31,6 +31,9 @@ import Testing
         }
     }
 
+    static let clientKey = "client-key-plain"
+    static let hashedClientKey = "client-key-hashed"
+
     static func rig() async throws -> Rig {
         let folder = try TemporaryDirectory()
         let upstreamCertificates = try TestCertificates()
@@ -46,6 +49,7 @@ import Testing
             "SERVER__TLS__KEY_FILE": proxyCertificates.keyFile,
             "STORAGE__DATA_FOLDER": folder.file("data"), "CLAUDE__BASE_URL": "https://localhost:\(upstream.port)",
             "CLAUDE__CA_FILE": upstreamCertificates.caFile, "LOGGER__LEVEL": "trace",
+            "AUTH__CLIENT_KEYS": "\(clientKey), sha256:\(try sha256Hex(hashedClientKey))",
         ]
         let expiry = Int(Date().addingTimeInterval(8 * 3600).timeIntervalSince1970 * 1000)
         try folder.write(
@@ -81,6 +85,27 @@ import Testing
         let log = rig.proxy.log
         try await rig.stop()
         #expect(!log.contains(rig.accessToken) && !log.contains(Self.adminKey), "no secret in the trace-level log")
+    }
+
+    static func sha256Hex(_ text: String) throws -> String {
+        let result = try ProcessRunner.run(["sha256sum"], input: text)
+        return String(result.stdout.prefix(64))
+    }
+
+    @Test func clientKeysPlainAndHashedAreAccepted() async throws {
+        let rig = try await Self.rig()
+        for key in [Self.clientKey, Self.hashedClientKey] {
+            let result = try await rig.curl([
+                "-H", "authorization: Bearer \(key)", "-d", "{}", "-w", "\n%{http_code}", rig.url,
+            ])
+            #expect(result.stdout.hasSuffix("\n200"), "\(result.output)")
+        }
+        let hashText = try await rig.curl([
+            "-H", "x-api-key: sha256:\(try Self.sha256Hex(Self.hashedClientKey))", "-d", "{}", "-w", "\n%{http_code}",
+            rig.url,
+        ])
+        #expect(hashText.stdout.hasSuffix("\n401"), "the hash itself is not a key")
+        try await rig.stop()
     }
 
     @Test func wrongKeyUpstreamErrorsAndBodyLimitsUseAnthropicErrors() async throws {

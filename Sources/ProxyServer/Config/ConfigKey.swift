@@ -1,3 +1,4 @@
+import Foundation
 import ProxyCore
 
 /// One configuration key: its dotted name, the type it expects and where its value goes in ``ProxyConfig``.
@@ -14,6 +15,8 @@ struct ConfigKey {
     /// For keys naming a file or folder: makes the stored path absolute, and returns it when the
     /// file must exist with the configuration as it stands.
     var resolvePath: ((inout ProxyConfig, ConfigPathResolver) -> String?)? = nil
+    /// Takes a YAML list (or, from the environment, a comma-separated value).
+    var acceptsList = false
 }
 
 extension ConfigKey {
@@ -80,6 +83,8 @@ extension ConfigKey {
                 parse: Parse.int(in: 0...Int.max)),
             duration("retry.retry_delay", \.retry.retryDelay, allowZero: true),
 
+            clientKeys(),
+
             duration("refresh.buffer", \.refresh.buffer, allowZero: false),
             duration("refresh.interval", \.refresh.interval, allowZero: false),
             duration("refresh.offset", \.refresh.offset, allowZero: true),
@@ -92,6 +97,22 @@ extension ConfigKey {
             duration("upstream.response_header_timeout", \.upstream.responseHeaderTimeout, allowZero: false),
             duration("upstream.queue_timeout", \.upstream.queueTimeout, allowZero: false),
         ]
+    }
+
+    /// `auth.client_keys`: entries `sha256:<hex>` or plain keys; never echoed in errors.
+    private static func clientKeys() -> ConfigKey {
+        var key = value(
+            "auth.client_keys", \.auth.clientKeys, expected: "a list of keys (plain, or sha256:<64 hex digits>)",
+            isSecret: true
+        ) { text -> [ClientKey]? in
+            let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
+            let keys = entries.compactMap(ClientKey.init)
+            return keys.count == entries.count ? keys : nil
+        }
+        key.acceptsList = true
+        return key
     }
 
     private static func value<Value>(

@@ -73,6 +73,18 @@ struct ConfigSettings {
     private mutating func collect(_ node: Node, for key: ConfigKey) throws(ConfigError) {
         // A null value (`ca_file:` or `~`) leaves the key unset, as if the line were not there.
         guard !Self.isNull(node) else { return }
+        if key.acceptsList, case .sequence(let items) = node {
+            var texts: [String] = []
+            for item in items {
+                guard case .scalar(let scalar) = item else {
+                    throw ConfigError(
+                        key: key.path, problem: "expected \(key.expected), got a list of \(Self.kind(of: item))s")
+                }
+                texts.append(scalar.string)
+            }
+            values[key.path] = Setting(text: texts.joined(separator: ","), origin: "")
+            return
+        }
         guard case .scalar(let scalar) = node else {
             throw ConfigError(
                 key: key.path, problem: "expected \(key.expected), got \(Self.kind(of: node))")

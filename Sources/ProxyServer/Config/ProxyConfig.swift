@@ -94,11 +94,13 @@ public struct ProxyConfig: Sendable, Equatable {
     }
 
     public struct Auth: Sendable, Equatable {
-        /// The admin secret: clients send it, and the account vault key is derived from it. Never log it.
         public var apiKey: String
+        /// Keys clients may use on `/v1/*` besides the admin key; they cannot call the admin API.
+        public var clientKeys: [ClientKey]
 
-        public init(apiKey: String) {
+        public init(apiKey: String, clientKeys: [ClientKey] = []) {
             self.apiKey = apiKey
+            self.clientKeys = clientKeys
         }
     }
 

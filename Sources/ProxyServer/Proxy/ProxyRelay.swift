@@ -23,7 +23,7 @@ public struct ProxyRelay: Sendable {
     let maxRequestBody: Int
 
     public init(config: ProxyConfig, pool: UpstreamPool, balancer: Balancer, refresher: TokenRefresher) {
-        self.authentication = ClientAuthentication(adminKey: config.auth.apiKey)
+        self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
         self.pool = pool
         self.balancer = balancer
         self.refresher = refresher

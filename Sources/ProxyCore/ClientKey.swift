@@ -1,0 +1,55 @@
+/// A key a client may present on `/v1/*` (`auth.client_keys`): stored as given, or as `sha256:<hex>` so the
+/// configuration need not hold the key itself. Comparisons take time that depends only on lengths.
+public struct ClientKey: Sendable, Equatable {
+    enum Form: Sendable, Equatable {
+        case plain([UInt8])
+        case sha256([UInt8])
+    }
+
+    let form: Form
+
+    /// `sha256:` followed by 64 hex digits, or any other non-empty text taken as the key itself.
+    public init?(_ entry: String) {
+        if entry.hasPrefix("sha256:") {
+            let hex = Array(entry.dropFirst(7).utf8)
+            guard hex.count == 64, let digest = Self.bytes(fromHex: hex) else { return nil }
+            form = .sha256(digest)
+        } else {
+            guard !entry.isEmpty else { return nil }
+            form = .plain(Array(entry.utf8))
+        }
+    }
+
+    public func matches(_ presented: String) -> Bool {
+        switch form {
+        case .plain(let key): Self.constantTimeEquals(Array(presented.utf8), key)
+        case .sha256(let digest): Self.constantTimeEquals(PKCE.sha256(Array(presented.utf8)), digest)
+        }
+    }
+
+    /// Equal length and contents, without an early exit on the first difference.
+    public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+
+    static func bytes(fromHex hex: [UInt8]) -> [UInt8]? {
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: hex.count, by: 2) {
+            guard let high = nibble(hex[index]), let low = nibble(hex[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+}
