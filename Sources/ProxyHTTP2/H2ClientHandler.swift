@@ -244,10 +244,11 @@ public final class H2ClientStream: Sendable {
         let head = eventLoop.makePromise(of: [H2Field].self)
         let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
         let opened = eventLoop.makePromise(of: Int32.self)
-        eventLoop.execute {
+        let open: @Sendable () -> Void = {
             opened.completeWith(
                 Result { try connection.value.open(fields, endStream: endStream, head: head, body: continuation) })
         }
+        if eventLoop.inEventLoop { open() } else { eventLoop.execute(open) }
         let id: Int32
         do {
             id = try await opened.futureResult.get()
@@ -257,7 +258,11 @@ public final class H2ClientStream: Sendable {
             throw error
         }
         let inbound = H2InboundBody(stream: body) { count in
-            eventLoop.execute { connection.value.consumed(streamID: id, count) }
+            if eventLoop.inEventLoop {
+                connection.value.consumed(streamID: id, count)
+            } else {
+                eventLoop.execute { connection.value.consumed(streamID: id, count) }
+            }
         }
         return H2ClientStream(id: id, head: head.futureResult, body: inbound, connection: connection)
     }
@@ -290,9 +295,19 @@ public final class H2ClientStream: Sendable {
         let promise = connection.eventLoop.makePromise(of: Void.self)
         let connection = connection
         let id = id
-        connection.eventLoop.execute {
-            connection.value.sendBody(streamID: id, buffer, endStream: endStream, promise: promise)
+        // Cancellation (the proxied client went away) resets the stream and so fails a waiting writer. A caller
+        // already on the connection's loop (the usual case, see UpstreamPools) needs no hop.
+        try await withTaskCancellationHandler {
+            if connection.eventLoop.inEventLoop {
+                connection.value.sendBody(streamID: id, buffer, endStream: endStream, promise: promise)
+            } else {
+                connection.eventLoop.execute {
+                    connection.value.sendBody(streamID: id, buffer, endStream: endStream, promise: promise)
+                }
+            }
+            try await promise.futureResult.get()
+        } onCancel: {
+            connection.eventLoop.execute { connection.value.cancel(streamID: id) }
         }
-        try await promise.futureResult.get()
     }
 }

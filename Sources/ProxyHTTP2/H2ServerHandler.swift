@@ -185,7 +185,11 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             let (body, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self, throwing: (any Error).self)
             streams[id] = StreamState(body: continuation)
             inbound = H2InboundBody(stream: body) { count in
-                connection.eventLoop.execute { connection.value.consumed(streamID: id, count) }
+                if connection.eventLoop.inEventLoop {
+                    connection.value.consumed(streamID: id, count)
+                } else {
+                    connection.eventLoop.execute { connection.value.consumed(streamID: id, count) }
+                }
             }
         }
         newStreams.yield(H2ServerStream(id: id, fields: fields, body: inbound, connection: connection))

@@ -69,7 +69,12 @@ public final class H2ServerStream: Sendable {
         let connection = connection
         let id = id
         try await withTaskCancellationHandler {
-            eventLoop.execute { body(connection.value, promise) }
+            // The handler task usually runs on this very loop (EventLoopTaskExecutor): then no hop at all.
+            if eventLoop.inEventLoop {
+                body(connection.value, promise)
+            } else {
+                eventLoop.execute { body(connection.value, promise) }
+            }
             try await promise.futureResult.get()
         } onCancel: {
             connection.eventLoop.execute { connection.value.reset(streamID: id, errorCode: H2ErrorCode.cancel) }

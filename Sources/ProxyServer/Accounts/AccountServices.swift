@@ -71,8 +71,8 @@ extension AccountServices {
         pool.idleTimeout = TimeAmount(config.upstream.idleTimeout)
         pool.connectTimeout = TimeAmount(config.upstream.connectTimeout)
         pool.queueTimeout = TimeAmount(config.upstream.queueTimeout)
-        let upstream = UpstreamPool(
+        let upstream = UpstreamPools(
             origin: origin, tls: tls, group: MultiThreadedEventLoopGroup.singleton, configuration: pool, logger: logger)
-        return ProxyRelay(config: config, pool: upstream, balancer: balancer, refresher: refresher)
+        return ProxyRelay(config: config, pools: upstream, balancer: balancer, refresher: refresher)
     }
 }

@@ -15,16 +15,16 @@ import ProxyUpstream
 /// to the client in Anthropic's error shape.
 public struct ProxyRelay: Sendable {
     let authentication: ClientAuthentication
-    let pool: UpstreamPool
+    let pools: UpstreamPools
     let balancer: Balancer
     let refresher: TokenRefresher
     let responseHeaderTimeout: TimeAmount
     let bodyIdleTimeout: TimeAmount
     let maxRequestBody: Int
 
-    public init(config: ProxyConfig, pool: UpstreamPool, balancer: Balancer, refresher: TokenRefresher) {
+    public init(config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher) {
         self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
-        self.pool = pool
+        self.pools = pools
         self.balancer = balancer
         self.refresher = refresher
         self.responseHeaderTimeout = TimeAmount(config.upstream.responseHeaderTimeout)
@@ -77,12 +77,12 @@ public struct ProxyRelay: Sendable {
                 503, "overloaded_error", "the selected account has no usable token", requestID: requestID)
         }
         let fields = UpstreamRequestHeaders.fields(
-            method: request.method.rawValue, authority: pool.origin.authority, path: request.uri.description,
+            method: request.method.rawValue, authority: pools.origin.authority, path: request.uri.description,
             client: request.headers, token: token.reveal(),
             bodyLength: body.readableBytes > 0 ? body.readableBytes : nil)
         let exchange: UpstreamPool.Exchange
         do {
-            exchange = try await pool.send(
+            exchange = try await pools.current.send(
                 fields, body: body.readableBytes > 0 ? body : nil, responseHeadTimeout: responseHeaderTimeout)
         } catch let error as UpstreamError {
             context.logger.warning("upstream request failed", metadata: ["account": "\(account)", "error": "\(error)"])
