@@ -18,24 +18,50 @@ public enum MockClaudeAPI {
     public static let messageID = "msg_mock_0001"
 
     public static func routes(token: String) -> @Sendable (Router<BasicRequestContext>) -> Void {
-        { router in
+        routes(tokens: [token: ""])
+    }
+
+    /// `tokens`: each accepted access token with the fault it always gets ("" for none) — one account that is
+    /// rate limited and one that works, say. `refresh`: what the token endpoint (`POST /v1/oauth/token`) hands
+    /// out for a refresh grant, if anything.
+    public static func routes(tokens: [String: String], refresh: (accessToken: String, refreshToken: String)? = nil)
+        -> @Sendable (Router<BasicRequestContext>) -> Void
+    {
+        let refreshed = refresh.map { [$0.accessToken, $0.refreshToken] }
+        return { router in
             router.post("/v1/messages") { request, _ -> Response in
-                if let denied = authenticate(request, token: token) { return denied }
+                guard let accountFault = authenticate(request, tokens: tokens) else {
+                    return error(401, "authentication_error", "invalid bearer token")
+                }
                 let body = try await request.body.collect(upTo: 32 << 20)
                 let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
                 let stream = json?["stream"] as? Bool ?? false
-                return try await respond(fault: request.headers[HTTPField.Name("x-mock-fault")!], stream: stream)
+                let fault =
+                    request.headers[HTTPField.Name("x-mock-fault")!] ?? (accountFault.isEmpty ? nil : accountFault)
+                return try await respond(fault: fault, stream: stream)
             }
             router.get("/v1/models") { request, _ -> Response in
-                if let denied = authenticate(request, token: token) { return denied }
+                guard authenticate(request, tokens: tokens) != nil else {
+                    return error(401, "authentication_error", "invalid bearer token")
+                }
                 return json(200, #"{"data":[{"id":"claude-sonnet-4-5","type":"model"}],"has_more":false}"#)
+            }
+            router.post("/v1/oauth/token") { _, _ -> Response in
+                guard let refreshed else { return json(400, #"{"error":"invalid_grant","error_description":"no"}"#) }
+                return json(
+                    200,
+                    #"{"token_type":"Bearer","access_token":"\#(refreshed[0])","refresh_token":"\#(refreshed[1])","expires_in":28800}"#
+                )
             }
         }
     }
 
-    static func authenticate(_ request: Request, token: String) -> Response? {
-        guard request.headers[.authorization] != "Bearer \(token)" else { return nil }
-        return error(401, "authentication_error", "invalid bearer token")
+    /// The fault configured for the request's bearer token ("" for none), or nil when the token is not accepted.
+    static func authenticate(_ request: Request, tokens: [String: String]) -> String? {
+        guard let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer ") else {
+            return nil
+        }
+        return tokens[String(authorization.dropFirst(7))]
     }
 
     static func respond(fault: String?, stream: Bool) async throws -> Response {

@@ -34,30 +34,46 @@ import Testing
     static let clientKey = "client-key-plain"
     static let hashedClientKey = "client-key-hashed"
 
-    static func rig() async throws -> Rig {
+    static func token(_ label: String) -> String {
+        "sk-ant-" + "oat01-\(label)-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+    }
+
+    /// The mock accepts `accepted` tokens (each with a fault it always gets, "" for none); the proxy holds one
+    /// account per entry of `imported` (an access token, accepted by the mock or not).
+    static func rig(
+        accepted: [String: String]? = nil, imported: [String]? = nil,
+        refresh: (accessToken: String, refreshToken: String)? = nil, environment extra: [String: String] = [:]
+    ) async throws -> Rig {
         let folder = try TemporaryDirectory()
         let upstreamCertificates = try TestCertificates()
         let proxyCertificates = try TestCertificates()
-        // The access token the mock accepts, built at run time (no token-shaped strings in the repository).
-        let accessToken = "sk-ant-" + "oat01-test-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        // Access tokens are built at run time (no token-shaped strings in the repository).
+        let accessToken = token("test")
+        let accepted = accepted ?? [accessToken: ""]
+        let imported = imported ?? [accessToken]
         let upstream = try await TestServer.start(
             config: .testing(certificates: upstreamCertificates),
-            additionalRoutes: MockClaudeAPI.routes(token: accessToken))
-        let environment = [
+            additionalRoutes: MockClaudeAPI.routes(tokens: accepted, refresh: refresh))
+        var environment = [
             "AUTH__API_KEY": adminKey, "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
             "SERVER__TLS__CERT_FILE": proxyCertificates.certificateFile,
             "SERVER__TLS__KEY_FILE": proxyCertificates.keyFile,
             "STORAGE__DATA_FOLDER": folder.file("data"), "CLAUDE__BASE_URL": "https://localhost:\(upstream.port)",
             "CLAUDE__CA_FILE": upstreamCertificates.caFile, "LOGGER__LEVEL": "trace",
             "AUTH__CLIENT_KEYS": "\(clientKey), sha256:\(try sha256Hex(hashedClientKey))",
+            "OAUTH__TOKEN_URL": "https://localhost:\(upstream.port)/v1/oauth/token",
         ]
+        environment.merge(extra) { $1 }
         let expiry = Int(Date().addingTimeInterval(8 * 3600).timeIntervalSince1970 * 1000)
-        try folder.write(
-            #"{"claudeAiOauth":{"accessToken":"\#(accessToken)","refreshToken":"refresh-\#(UUID().uuidString)","expiresAt":\#(expiry)}}"#,
-            to: "credentials.json")
-        let imported = try ProxyProcess.run(
-            ["accounts", "import", folder.file("credentials.json")], environment: environment)
-        #expect(imported.exitCode == 0, "\(imported.output)")
+        for (index, access) in imported.enumerated() {
+            try folder.write(
+                #"{"claudeAiOauth":{"accessToken":"\#(access)","refreshToken":"refresh-\#(UUID().uuidString)","expiresAt":\#(expiry)}}"#,
+                to: "credentials-\(index).json")
+            let result = try ProxyProcess.run(
+                ["accounts", "import", folder.file("credentials-\(index).json"), "--name", "account-\(index)"],
+                environment: environment)
+            #expect(result.exitCode == 0, "\(result.output)")
+        }
         let proxy = try ProxyProcess(["serve"], environment: environment, logFile: folder.file("proxy.log"))
         let port = try await blocking { try proxy.listeningPort() }
         return Rig(
@@ -105,6 +121,62 @@ import Testing
             rig.url,
         ])
         #expect(hashText.stdout.hasSuffix("\n401"), "the hash itself is not a key")
+        try await rig.stop()
+    }
+
+    @Test func rateLimitedAccountIsSkippedForTheNextOne() async throws {
+        let limited = Self.token("limited")
+        let working = Self.token("working")
+        let rig = try await Self.rig(accepted: [limited: "status-429", working: ""], imported: [limited, working])
+        var accounts: Set<String> = []
+        for _ in 0..<6 {
+            let result = try await rig.curl(["-i", "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", rig.url])
+            #expect(
+                result.stdout.hasPrefix("HTTP/2 200") || result.stdout.hasPrefix("HTTP/1.1 200"),
+                "\(result.stdout.prefix(200))")
+            if let line = result.stdout.split(separator: "\r\n").first(where: {
+                $0.lowercased().hasPrefix("x-claude-proxy-account:")
+            }) {
+                accounts.insert(String(line.split(separator: ":")[1]).trimmingCharacters(in: .whitespaces))
+            }
+        }
+        #expect(accounts.count == 1, "every answer came from the account that is not rate limited: \(accounts)")
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(!log.contains(limited) && !log.contains(working))
+    }
+
+    @Test func rejectedTokenIsRefreshedOnceThenTheRequestSucceeds() async throws {
+        let stale = Self.token("stale")
+        let fresh = Self.token("fresh")
+        let rig = try await Self.rig(
+            accepted: [fresh: ""], imported: [stale], refresh: (fresh, "refresh-rotated-" + UUID().uuidString))
+        let result = try await rig.curl([
+            "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", "-w", "\n%{http_code}", rig.url,
+        ])
+        #expect(result.stdout.hasSuffix("\n200"), "\(result.output)")
+        #expect(result.stdout.contains("Hello from the mock."))
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(!log.contains(stale) && !log.contains(fresh), "tokens never reach the log")
+    }
+
+    /// 529 on every account: each is tried once (a 529 also cools its account down), then the last 529 is relayed.
+    @Test func overloadedUpstreamIsRetriedAndFinallyRelayed() async throws {
+        let first = Self.token("first")
+        let second = Self.token("second")
+        let rig = try await Self.rig(
+            accepted: [first: "", second: ""], imported: [first, second],
+            environment: ["RETRY__MAX_RETRIES": "5", "RETRY__RETRY_DELAY": "10ms"])
+        let result = try await rig.curl([
+            "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: status-529", "-d", "{}", "-w", "\n%{http_code}",
+            rig.url,
+        ])
+        #expect(result.stdout.hasSuffix("\n529"), "\(result.output)")
+        #expect(result.stdout.contains(#""type":"overloaded_error""#))
+        #expect(result.stdout.contains(#""type":"overloaded_error""#))
+        #expect(
+            rig.proxy.log.components(separatedBy: "retrying on another attempt").count - 1 == 2, "both accounts tried")
         try await rig.stop()
     }
 

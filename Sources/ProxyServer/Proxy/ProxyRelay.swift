@@ -11,8 +11,10 @@ import ProxyUpstream
 /// relay the request over the pooled HTTP/2 connections; the response comes back as it arrives (an SSE event is
 /// written to the client as soon as its DATA frame is read, never waiting for the next).
 ///
-/// This first slice does no failover between accounts yet (#6): a failure before the response head is reported
-/// to the client in Anthropic's error shape.
+/// Before the first response byte a request may move on: 429 and 403 go to the next available account at once
+/// (the 429's cooldown recorded), a 401 forces one refresh of that account's token and retries it, and connect
+/// failures, 5xx and 529 are retried up to `retry.max_retries` times after `retry.retry_delay` (doubling, with
+/// jitter). Once response bytes flow, nothing is retried.
 public struct ProxyRelay: Sendable {
     let authentication: ClientAuthentication
     let pools: UpstreamPools
@@ -21,6 +23,8 @@ public struct ProxyRelay: Sendable {
     let responseHeaderTimeout: TimeAmount
     let bodyIdleTimeout: TimeAmount
     let maxRequestBody: Int
+    let maxRetries: Int
+    let retryDelay: Duration
 
     public init(config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher) {
         self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
@@ -30,6 +34,8 @@ public struct ProxyRelay: Sendable {
         self.responseHeaderTimeout = TimeAmount(config.upstream.responseHeaderTimeout)
         self.bodyIdleTimeout = TimeAmount(config.upstream.responseHeaderTimeout)
         self.maxRequestBody = 32 << 20
+        self.maxRetries = config.retry.maxRetries
+        self.retryDelay = config.retry.retryDelay
     }
 
     /// Response headers that describe the upstream connection, not the message (RFC 9110 §7.6.1).
@@ -56,47 +62,114 @@ public struct ProxyRelay: Sendable {
             return AnthropicError.response(
                 413, "request_too_large", "request body larger than \(maxRequestBody) bytes", requestID: requestID)
         }
-        let account: AccountID
-        switch balancer.pick() {
-        case .account(let id):
-            account = id
-        case .unavailable(let retryAt?):
-            let seconds = max(1, Int(retryAt.timeIntervalSinceNow.rounded(.up)))
-            return AnthropicError.response(
-                429, "rate_limit_error", "all accounts are rate limited", requestID: requestID,
-                headers: [HTTPField.Name("retry-after")!: "\(seconds)"])
-        case .unavailable(nil):
+        var attempt = 0
+        var refreshedFor: Set<AccountID> = []
+        var lastFailure: Response?
+        // The last upstream answer not passed on: relayed as it is when no account is left to try.
+        var lastAnswer: (exchange: UpstreamPool.Exchange, account: AccountID)?
+        while true {
+            let account: AccountID
+            switch balancer.pick() {
+            case .account(let id):
+                account = id
+            case .unavailable(let retryAt):
+                if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account) }
+                return lastFailure ?? Self.noAccount(retryAt: retryAt, requestID: requestID)
+            }
+            let token: Secret
+            do {
+                token = try await refresher.validToken(for: account)
+            } catch {
+                context.logger.warning(
+                    "no token for account", metadata: ["account": "\(account)", "error": "\(error)"])
+                return lastFailure
+                    ?? AnthropicError.response(
+                        503, "overloaded_error", "the selected account has no usable token", requestID: requestID)
+            }
+            let outcome = await send(request, body: body, account: account, token: token, context: context)
+            switch outcome {
+            case .response(let exchange):
+                lastAnswer?.exchange.stream.cancel()  // a newer answer replaces it; its body is not wanted
+                lastAnswer = nil
+                let status = exchange.status
+                let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+                balancer.record(status: status, headers: upstreamHeaders, for: account)
+                let retryable = status == 429 || status == 403 || status == 401 || status == 529 || status >= 500
+                guard retryable, attempt < maxRetries else { return response(exchange, account: account) }
+                lastAnswer = (exchange, account)
+                lastFailure = nil
+                attempt += 1
+                if status == 401 {
+                    if refreshedFor.contains(account) { return response(exchange, account: account) }
+                    refreshedFor.insert(account)
+                    _ = try? await refresher.forceRefresh(for: account, rejectedToken: token)
+                } else if status >= 500 {
+                    try await Task.sleep(for: backoff(attempt))
+                }
+                context.logger.info(
+                    "retrying on another attempt",
+                    metadata: ["account": "\(account)", "status": "\(status)", "attempt": "\(attempt)"])
+            case .failed(let failure):
+                guard attempt < maxRetries else {
+                    if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account) }
+                    return failure
+                }
+                lastFailure = failure
+                attempt += 1
+                try await Task.sleep(for: backoff(attempt))
+            }
+        }
+    }
+
+    private enum Outcome {
+        case response(UpstreamPool.Exchange)
+        case failed(Response)
+    }
+
+    /// Exponential backoff with ±25 % jitter.
+    private func backoff(_ attempt: Int) -> Duration {
+        let base = retryDelay * (1 << min(attempt - 1, 10))
+        return base * Double.random(in: 0.75...1.25)
+    }
+
+    static func noAccount(retryAt: Date?, requestID: String) -> Response {
+        guard let retryAt else {
             return AnthropicError.response(503, "overloaded_error", "no account is available", requestID: requestID)
         }
-        let token: Secret
-        do {
-            token = try await refresher.validToken(for: account)
-        } catch {
-            context.logger.warning("no token for account", metadata: ["account": "\(account)", "error": "\(error)"])
-            return AnthropicError.response(
-                503, "overloaded_error", "the selected account has no usable token", requestID: requestID)
-        }
+        let seconds = max(1, Int(retryAt.timeIntervalSinceNow.rounded(.up)))
+        return AnthropicError.response(
+            429, "rate_limit_error", "all accounts are rate limited", requestID: requestID,
+            headers: [HTTPField.Name("retry-after")!: "\(seconds)"])
+    }
+
+    private func send(
+        _ request: Request, body: ByteBuffer, account: AccountID, token: Secret, context: BasicRequestContext
+    ) async -> Outcome {
+        let requestID = context.id
         let fields = UpstreamRequestHeaders.fields(
             method: request.method.rawValue, authority: pools.origin.authority, path: request.uri.description,
             client: request.headers, token: token.reveal(),
             bodyLength: body.readableBytes > 0 ? body.readableBytes : nil)
-        let exchange: UpstreamPool.Exchange
         do {
-            exchange = try await pools.current.send(
-                fields, body: body.readableBytes > 0 ? body : nil, responseHeadTimeout: responseHeaderTimeout)
+            return .response(
+                try await pools.current.send(
+                    fields, body: body.readableBytes > 0 ? body : nil, responseHeadTimeout: responseHeaderTimeout))
         } catch let error as UpstreamError {
             context.logger.warning("upstream request failed", metadata: ["account": "\(account)", "error": "\(error)"])
             if case .timeout = error {
-                return AnthropicError.response(
-                    504, "timeout_error", "upstream did not answer in time", requestID: requestID)
+                return .failed(
+                    AnthropicError.response(
+                        504, "timeout_error", "upstream did not answer in time", requestID: requestID))
             }
-            return AnthropicError.response(502, "api_error", "upstream unavailable", requestID: requestID)
+            return .failed(AnthropicError.response(502, "api_error", "upstream unavailable", requestID: requestID))
         } catch {
             context.logger.warning("upstream stream failed", metadata: ["account": "\(account)", "error": "\(error)"])
-            return AnthropicError.response(502, "api_error", "upstream stream failed", requestID: requestID)
+            return .failed(AnthropicError.response(502, "api_error", "upstream stream failed", requestID: requestID))
         }
+    }
+
+    private func response(_ exchange: UpstreamPool.Exchange, account: AccountID) -> Response {
         let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
-        balancer.record(status: exchange.status, headers: upstreamHeaders, for: account)
         var headers = HTTPFields()
         for (name, value) in upstreamHeaders where !Self.hopByHop.contains(name) {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
