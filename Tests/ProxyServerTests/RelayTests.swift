@@ -180,6 +180,22 @@ import Testing
         try await rig.stop()
     }
 
+    /// After the first byte nothing is retried: a stream that breaks mid-way ends with an SSE `error` event.
+    @Test func streamBrokenAfterTheFirstByteEndsWithAnErrorEvent() async throws {
+        let rig = try await Self.rig()
+        let result = try await rig.curl([
+            "-N", "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: rst-mid-body", "-d", #"{"stream":true}"#,
+            rig.url,
+        ])
+        let events = MockClaudeAPI.sseEvents
+        #expect(
+            result.stdout.hasPrefix(events.prefix(events.count / 2).joined()),
+            "everything before the break, byte for byte")
+        #expect(result.stdout.hasSuffix("\n\n") && result.stdout.contains("event: error\ndata: {\"type\":\"error\""))
+        #expect(result.stdout.contains(#""type":"api_error""#))
+        try await rig.stop()
+    }
+
     @Test func wrongKeyUpstreamErrorsAndBodyLimitsUseAnthropicErrors() async throws {
         let rig = try await Self.rig()
         let denied = try await rig.curl(["-H", "x-api-key: not-the-key", "-d", "{}", "-w", "\n%{http_code}", rig.url])

@@ -175,8 +175,33 @@ public struct ProxyRelay: Sendable {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
         }
         headers[Self.accountHeader] = account.rawValue
+        let body = exchange.body(idleTimeout: bodyIdleTimeout)
+        let isEventStream = headers[.contentType]?.hasPrefix("text/event-stream") ?? false
+        let requestID = headers[HTTPField.Name("request-id")!] ?? ""
         return Response(
             status: .init(code: exchange.status), headers: headers,
-            body: ResponseBody(asyncSequence: exchange.body(idleTimeout: bodyIdleTimeout)))
+            body: ResponseBody { writer in
+                do {
+                    for try await chunk in body { try await writer.write(chunk) }
+                } catch {
+                    // After the first byte nothing is retried. An event stream ends with an `error` event the
+                    // SDKs understand; any other body ends short, and the connection says so.
+                    guard isEventStream else { throw error }
+                    try await writer.write(ByteBuffer(string: Self.errorEvent(for: error, requestID: requestID)))
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    /// An SSE `error` event in Anthropic's shape (as the API itself sends mid-stream, e.g. when overloaded).
+    static func errorEvent(for error: any Error, requestID: String) -> String {
+        let (type, message) =
+            if case .timeout = error as? UpstreamError {
+                ("timeout_error", "upstream stopped sending")
+            } else {
+                ("api_error", "upstream stream broke off")
+            }
+        return "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"\(type)\",\"message\":\"\(message)\"},"
+            + "\"request_id\":\"\(AnthropicError.escape(requestID))\"}\n\n"
     }
 }
