@@ -81,7 +81,7 @@ struct Serve: AsyncParsableCommand {
         let accountServices = try Self.exitingOnConfigError {
             try AccountServices(config: config, store: store, logger: application.logger)
         }
-        application.backgroundServices = [accountServices.scheduler]
+        application.backgroundServices = [accountServices.scheduler, accountServices.usage]
         do {
             application.relay = try await accountServices.makeRelay(config: config, logger: application.logger)
         } catch let error as ConfigError {

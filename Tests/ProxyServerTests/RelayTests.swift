@@ -22,12 +22,12 @@ import Testing
 
         var url: String { "https://localhost:\(port)/v1/messages" }
 
-        func stop() async throws {
+        func stop(keepingFiles: Bool = false) async throws {
             proxy.signal(SIGTERM)
             _ = try await blocking { try proxy.waitForExit() }
             try await upstream.stop()
             proxyCertificates.remove()
-            folder.remove()
+            if !keepingFiles { folder.remove() }
         }
     }
 
@@ -178,6 +178,28 @@ import Testing
         #expect(
             rig.proxy.log.components(separatedBy: "retrying on another attempt").count - 1 == 2, "both accounts tried")
         try await rig.stop()
+    }
+
+    @Test func usageIsCountedPerAccountAndSaved() async throws {
+        let rig = try await Self.rig()
+        for body in [#"{}"#, #"{}"#, #"{"stream":true}"#] {
+            let result = try await rig.curl([
+                "-H", "x-api-key: \(Self.adminKey)", "-d", body, "-w", "\n%{http_code}", rig.url,
+            ])
+            #expect(result.stdout.hasSuffix("\n200"))
+        }
+        let data = rig.folder.file("data")
+        try await rig.stop(keepingFiles: true)  // SIGTERM: the recorder writes what it collected
+        defer { rig.folder.remove() }
+        let name = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: data).first { $0.hasPrefix("account_") })
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/" + name)))
+            as? [String: Any]
+        let usage = try #require(json?["usage"] as? [String: Int])
+        #expect(usage["requests"] == 3)
+        #expect(usage["input_tokens"] == 36)
+        #expect(usage["output_tokens"] == 18)
     }
 
     /// After the first byte nothing is retried: a stream that breaks mid-way ends with an SSE `error` event.

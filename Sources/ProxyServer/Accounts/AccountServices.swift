@@ -15,6 +15,8 @@ public struct AccountServices: Sendable {
     public let scheduler: RefreshScheduler
     /// Picks accounts for `/v1/*`; told about token refreshes by the refresher.
     public let balancer: Balancer
+    /// Per-account usage from the responses, saved every few seconds.
+    public let usage: UsageRecorder
 
     public init(config: ProxyConfig, store: FileAccountStore, logger: Logger) throws(ConfigError) {
         let tls: TLSContext
@@ -32,6 +34,7 @@ public struct AccountServices: Sendable {
         let refresher = TokenRefresher(
             repository: store, client: oauth, clock: clock, buffer: buffer, observer: balancer, logger: logger)
         self.balancer = balancer
+        self.usage = UsageRecorder(repository: store, logger: logger)
         self.store = store
         self.oauth = oauth
         self.refresher = refresher
@@ -73,6 +76,6 @@ extension AccountServices {
         pool.queueTimeout = TimeAmount(config.upstream.queueTimeout)
         let upstream = UpstreamPools(
             origin: origin, tls: tls, group: MultiThreadedEventLoopGroup.singleton, configuration: pool, logger: logger)
-        return ProxyRelay(config: config, pools: upstream, balancer: balancer, refresher: refresher)
+        return ProxyRelay(config: config, pools: upstream, balancer: balancer, refresher: refresher, usage: usage)
     }
 }

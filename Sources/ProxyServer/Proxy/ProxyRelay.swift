@@ -25,8 +25,13 @@ public struct ProxyRelay: Sendable {
     let maxRequestBody: Int
     let maxRetries: Int
     let retryDelay: Duration
+    let usage: UsageRecorder?
 
-    public init(config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher) {
+    public init(
+        config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher,
+        usage: UsageRecorder? = nil
+    ) {
+        self.usage = usage
         self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
         self.pools = pools
         self.balancer = balancer
@@ -178,11 +183,22 @@ public struct ProxyRelay: Sendable {
         let body = exchange.body(idleTimeout: bodyIdleTimeout)
         let isEventStream = headers[.contentType]?.hasPrefix("text/event-stream") ?? false
         let requestID = headers[HTTPField.Name("request-id")!] ?? ""
+        let recorder = usage
+        let contentType = headers[.contentType]
         return Response(
             status: .init(code: exchange.status), headers: headers,
             body: ResponseBody { writer in
+                // Usage is read from the bytes as they pass; they are written unchanged.
+                var observer = UsageObserver(contentType: contentType)
+                defer {
+                    let counted = observer.finish()
+                    if let recorder { Task { await recorder.record(counted, for: account) } }
+                }
                 do {
-                    for try await chunk in body { try await writer.write(chunk) }
+                    for try await chunk in body {
+                        observer.observe(chunk.readableBytesView)
+                        try await writer.write(chunk)
+                    }
                 } catch {
                     // After the first byte nothing is retried. An event stream ends with an `error` event the
                     // SDKs understand; any other body ends short, and the connection says so.
