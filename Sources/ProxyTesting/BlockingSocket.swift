@@ -6,9 +6,15 @@ import Foundation
 public final class BlockingSocket: @unchecked Sendable {
     public let fd: Int32
 
-    public init(port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(15)) throws {
+    /// `receiveBuffer`: SO_RCVBUF in bytes, set before connecting (a small one makes a peer's writes back up fast).
+    public init(
+        port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(15), receiveBuffer: Int? = nil
+    ) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError.failed("socket", errno) }
+        if var size = receiveBuffer.map(Int32.init) {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

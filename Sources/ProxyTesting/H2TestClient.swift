@@ -10,9 +10,14 @@ public final class H2TestClient: @unchecked Sendable {
     public let session: H2Session
     public private(set) var events: [H2Event] = []
     public private(set) var closed = false
+    /// Why reading stopped: the server closed or reset the connection, or nothing came within the receive timeout.
+    public private(set) var closedBecause: String?
 
-    public init(port: Int, certificates: TestCertificates, settings: H2Session.Settings = .init()) throws {
-        tls = try TestTLSClient(port: port, context: certificates.clientContext(alpn: ["h2"]))
+    public init(
+        port: Int, certificates: TestCertificates, settings: H2Session.Settings = .init(), receiveBuffer: Int? = nil
+    ) throws {
+        tls = try TestTLSClient(
+            port: port, context: certificates.clientContext(alpn: ["h2"]), receiveBuffer: receiveBuffer)
         guard tls.session.negotiatedProtocol == "h2" else {
             throw SocketError.protocolError("server did not select h2")
         }
@@ -40,6 +45,8 @@ public final class H2TestClient: @unchecked Sendable {
                 try flush()
             } catch {
                 closed = true
+                let text = "\(error)"
+                closedBecause = text.contains("temporarily unavailable") ? "timeout" : "server closed: \(text)"
             }
         }
         return events

@@ -11,9 +11,11 @@ public final class TestTLSClient: @unchecked Sendable {
     /// The server's close_notify arrived; what came before it is still read.
     private var serverClosed = false
 
-    public init(port: Int, context: TLSContext, serverName: String = "localhost", resume: TLSSavedSession? = nil) throws
-    {
-        socket = try BlockingSocket(port: port)
+    public init(
+        port: Int, context: TLSContext, serverName: String = "localhost", resume: TLSSavedSession? = nil,
+        receiveBuffer: Int? = nil
+    ) throws {
+        socket = try BlockingSocket(port: port, receiveBuffer: receiveBuffer)
         session = try context.makeClientSession(serverName: serverName)
         if let resume { session.resume(resume) }
         while true {
