@@ -19,7 +19,7 @@ public struct UsageObserver: Sendable {
         usage.requests = 1
     }
 
-    public mutating func observe(_ bytes: some Sequence<UInt8>) {
+    public mutating func observe(_ bytes: some BidirectionalCollection<UInt8>) {
         switch kind {
         case .other:
             return
@@ -27,14 +27,37 @@ public struct UsageObserver: Sendable {
             guard buffer.count <= jsonLimit else { return }
             buffer.append(contentsOf: bytes)
         case .eventStream:
-            for byte in bytes {
-                if byte == UInt8(ascii: "\n") {
-                    line(String(decoding: buffer, as: UTF8.self))
+            // Line by line, but only `event:` lines and the `data:` lines of the two events that carry usage
+            // are decoded; the many delta lines are skipped by their first bytes.
+            var start = bytes.startIndex
+            while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if buffer.isEmpty {
+                    line(bytes[start..<newline])
+                } else {
+                    buffer.append(contentsOf: bytes[start..<newline])
+                    let joined = buffer
                     buffer.removeAll(keepingCapacity: true)
-                } else if byte != UInt8(ascii: "\r") {
-                    buffer.append(byte)
+                    line(joined[...])
                 }
+                start = bytes.index(after: newline)
             }
+            buffer.append(contentsOf: bytes[start...])
+        }
+    }
+
+    private static let eventPrefix = Array("event:".utf8)
+    private static let dataPrefix = Array("data:".utf8)
+
+    private mutating func line<Line: BidirectionalCollection<UInt8>>(_ raw: Line) {
+        var text = raw[...]
+        if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
+        if text.isEmpty {
+            currentEvent = ""
+        } else if text.starts(with: Self.eventPrefix) {
+            currentEvent = String(decoding: text.dropFirst(6), as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        } else if currentEvent == "message_start" || currentEvent == "message_delta", text.starts(with: Self.dataPrefix)
+        {
+            dataLine(Data(text.dropFirst(5)))
         }
     }
 
@@ -50,22 +73,15 @@ public struct UsageObserver: Sendable {
         return usage
     }
 
-    private mutating func line(_ text: String) {
-        if text.hasPrefix("event:") {
-            currentEvent = text.dropFirst(6).trimmingCharacters(in: .whitespaces)
-        } else if text.hasPrefix("data:"), currentEvent == "message_start" || currentEvent == "message_delta" {
-            let json = Data(text.dropFirst(5).utf8)
-            guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return }
-            if currentEvent == "message_start", let message = object["message"] as? [String: Any],
-                let counts = message["usage"] as? [String: Any]
-            {
-                apply(counts, output: false)
-            } else if currentEvent == "message_delta", let counts = object["usage"] as? [String: Any] {
-                // Cumulative: the last delta's count is the message's.
-                if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
-            }
-        } else if text.isEmpty {
-            currentEvent = ""
+    private mutating func dataLine(_ json: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return }
+        if currentEvent == "message_start", let message = object["message"] as? [String: Any],
+            let counts = message["usage"] as? [String: Any]
+        {
+            apply(counts, output: false)
+        } else if currentEvent == "message_delta", let counts = object["usage"] as? [String: Any] {
+            // Cumulative: the last delta's count is the message's.
+            if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
         }
     }
 

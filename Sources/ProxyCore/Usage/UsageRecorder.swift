@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Collects usage per account in memory and writes it to the account files at most every `interval` (and once
 /// more at shutdown), so the hot path never waits for a disk write.
@@ -8,7 +9,8 @@ public actor UsageRecorder: Service {
     private let repository: any AccountRepository
     private let interval: Duration
     private let logger: Logger
-    private var pending: [AccountID: (usage: Usage, lastUsed: Date)] = [:]
+    // Mutex, not actor state: `record` runs at the end of every response and must not need a hop or a task.
+    private let pending = Mutex<[AccountID: (usage: Usage, lastUsed: Date)]>([:])
 
     public init(repository: any AccountRepository, interval: Duration = .seconds(5), logger: Logger) {
         self.repository = repository
@@ -16,17 +18,21 @@ public actor UsageRecorder: Service {
         self.logger = logger
     }
 
-    public func record(_ usage: Usage, for account: AccountID, at now: Date = Date()) {
-        var entry = pending[account] ?? (Usage(), now)
-        entry.usage.add(usage)
-        entry.lastUsed = now
-        pending[account] = entry
+    public nonisolated func record(_ usage: Usage, for account: AccountID, at now: Date = Date()) {
+        pending.withLock { pending in
+            var entry = pending[account] ?? (Usage(), now)
+            entry.usage.add(usage)
+            entry.lastUsed = now
+            pending[account] = entry
+        }
     }
 
     /// Writes what was collected since the last flush.
     public func flush() async {
-        let batch = pending
-        pending = [:]
+        let batch = pending.withLock { pending in
+            defer { pending = [:] }
+            return pending
+        }
         for (account, entry) in batch {
             do {
                 try await repository.update(account) { stored in

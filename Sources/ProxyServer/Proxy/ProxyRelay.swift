@@ -192,7 +192,7 @@ public struct ProxyRelay: Sendable {
                 var observer = UsageObserver(contentType: contentType)
                 defer {
                     let counted = observer.finish()
-                    if let recorder { Task { await recorder.record(counted, for: account) } }
+                    recorder?.record(counted, for: account)
                 }
                 do {
                     for try await chunk in body {
