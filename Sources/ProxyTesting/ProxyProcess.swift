@@ -31,15 +31,16 @@ public final class ProxyProcess: @unchecked Sendable {
 
     public init(_ arguments: [String], environment: [String: String], logFile: String) throws {
         self.logFile = logFile
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        // The shell sends both outputs to the log and then becomes the binary (same PID, so signals reach it).
+        // Not a FileHandle given to Process as stdout and stderr: Foundation closes such a handle once per use,
+        // and the second close hits whatever file descriptor took that number meanwhile.
         process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executablePath)
-        process.arguments = arguments
-        process.environment = Self.environment(environment)
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments =
+            ["-c", #"exec "$0" "$@" > "$PROXY_TEST_LOG" 2>&1 < /dev/null"#, Self.executablePath] + arguments
+        var childEnvironment = Self.environment(environment)
+        childEnvironment["PROXY_TEST_LOG"] = logFile
+        process.environment = childEnvironment
         try process.run()
     }
 

@@ -15,7 +15,7 @@ import Testing
         var observer = UsageObserver(contentType: "text/event-stream; charset=utf-8")
         let bytes = Array(MockClaudeAPI.sseEvents.joined().utf8)
         for start in stride(from: 0, to: bytes.count, by: chunkSize) {
-            observer.observe(bytes[start..<min(start + chunkSize, bytes.count)])
+            observer.observe(Array(bytes[start..<min(start + chunkSize, bytes.count)]))
         }
         let usage = observer.finish()
         #expect(usage.inputTokens == 12, "from message_start")

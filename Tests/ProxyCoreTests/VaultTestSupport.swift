@@ -67,13 +67,16 @@ enum VaultFixture {
         -> Process
     {
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        // Output through the shell, which then becomes the writer (same PID for SIGKILL): a FileHandle given to
+        // Process as both stdout and stderr is closed twice by Foundation, hitting some other open file.
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: crashWriterPath)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardOutput = log
-        process.standardError = log
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments =
+            ["-c", #"exec "$0" "$@" > "$CRASH_WRITER_LOG" 2>&1 < /dev/null"#, crashWriterPath] + arguments
+        var childEnvironment = environment
+        childEnvironment["CRASH_WRITER_LOG"] = logFile
+        childEnvironment["PATH"] = childEnvironment["PATH"] ?? "/usr/bin:/bin"
+        process.environment = childEnvironment
         try process.run()
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {

@@ -120,14 +120,9 @@ import Testing
         defer { certificates.remove(); docroot.remove() }
         try docroot.write(String(repeating: "nghttpd says hello\n", count: 1000), to: "hello.txt")
         let port = Int.random(in: 20000..<60000)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+        let process = try UpstreamInteropTests.run([
             "nghttpd", "--htdocs=\(docroot.path)", "\(port)", certificates.keyFile, certificates.certificateFile,
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        ])
         defer { kill(process.processIdentifier, SIGTERM) }
         // Wait until it listens.
         _ = try await blocking { () -> Bool in
@@ -245,19 +240,13 @@ import Testing
     }
 
     static func run(_ arguments: [String], log: String? = nil) throws -> Process {
+        // Output goes through the shell (see ProxyProcess: no FileHandle shared by stdout and stderr).
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        if let log {
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", #"exec "$@" > "$TEST_LOG" 2>&1 < /dev/null"#, "sh"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["TEST_LOG"] = log ?? "/dev/null"
+        process.environment = environment
         try process.run()
         return process
     }

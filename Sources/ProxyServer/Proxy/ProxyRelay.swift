@@ -196,7 +196,7 @@ public struct ProxyRelay: Sendable {
                 }
                 do {
                     for try await chunk in body {
-                        observer.observe(chunk.readableBytesView)
+                        chunk.withUnsafeReadableBytes { observer.observe($0) }
                         try await writer.write(chunk)
                     }
                 } catch {
