@@ -123,7 +123,7 @@ import Testing
         let process = try UpstreamInteropTests.run([
             "nghttpd", "--htdocs=\(docroot.path)", "\(port)", certificates.keyFile, certificates.certificateFile,
         ])
-        defer { kill(process.processIdentifier, SIGTERM) }
+        defer { kill(process.processIdentifier, SIGKILL) }  // nghttpd does not stop on SIGTERM
         // Wait until it listens.
         _ = try await blocking { () -> Bool in
             for _ in 0..<200 {
@@ -257,7 +257,7 @@ import Testing
         try docroot.write("cleartext h2\n", to: "plain.txt")
         let port = Int.random(in: 20000..<60000)
         let nghttpd = try Self.run(["nghttpd", "--no-tls", "--htdocs=\(docroot.path)", "\(port)"])
-        defer { kill(nghttpd.processIdentifier, SIGTERM) }
+        defer { kill(nghttpd.processIdentifier, SIGKILL) }  // nghttpd does not stop on SIGTERM
         try await Self.waitForListener(port)
         let pool = UpstreamPool(
             origin: UpstreamOrigin(isTLS: false, host: "127.0.0.1", port: port), tls: nil,
