@@ -7,6 +7,9 @@ public struct ClientKey: Sendable, Equatable {
     }
 
     let form: Form
+    /// Names the key in usage counters and metrics without revealing it: `key_` and the first 8 hex digits of
+    /// the key's SHA-256 (the same digits the `sha256:` form of the entry starts with).
+    public let label: String
 
     /// `sha256:` followed by 64 hex digits, or any other non-empty text taken as the key itself.
     public init?(_ entry: String) {
@@ -14,10 +17,17 @@ public struct ClientKey: Sendable, Equatable {
             let hex = Array(entry.dropFirst(7).utf8)
             guard hex.count == 64, let digest = Self.bytes(fromHex: hex) else { return nil }
             form = .sha256(digest)
+            label = Self.label(digest)
         } else {
             guard !entry.isEmpty else { return nil }
             form = .plain(Array(entry.utf8))
+            label = Self.label(PKCE.sha256(Array(entry.utf8)))
         }
+    }
+
+    static func label(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return "key_" + String(digest.prefix(4).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
 
     public func matches(_ presented: String) -> Bool {

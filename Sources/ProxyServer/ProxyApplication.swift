@@ -19,6 +19,10 @@ public struct ProxyApplication: Sendable {
     public var accounts: (any AccountStore)?
     /// `/v1/*`, once accounts and the upstream pool exist (`serve` sets it).
     public var relay: ProxyRelay?
+    /// `/api/*`, `/oauth/*`, `/metrics` (`serve` sets it with the account services).
+    public var admin: AdminRoutes?
+    /// The accounts as they are now, for `/health` and `/ready` (live cooldowns); defaults to the store's list.
+    public var currentAccounts: (@Sendable () async throws -> [Account])?
     /// Services that run beside the listener (the scheduled token refresh).
     public var backgroundServices: [any Service] = []
     /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
@@ -51,9 +55,11 @@ public struct ProxyApplication: Sendable {
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: RequestLogMiddleware())
-        HealthRoutes(startedAt: .now, accounts: accounts).register(on: router)
+        router.add(middleware: RequestLogMiddleware(loggedElsewhere: relay == nil ? nil : "/v1/"))
+        let stored = accounts.map { store in { @Sendable in try await store.list() } }
+        HealthRoutes(startedAt: .now, accounts: currentAccounts ?? stored).register(on: router)
         relay?.register(on: router)
+        admin?.register(on: router)
         additionalRoutes?(router)
         return router
     }

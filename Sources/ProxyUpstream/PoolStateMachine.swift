@@ -201,6 +201,9 @@ public struct PoolStateMachine: Sendable {
     public var isShuttingDown: Bool { shuttingDown }
     public var queuedRequests: Int { queue.count }
 
+    /// Streams open over all connections.
+    public var openStreamCount: Int { connections.keys.reduce(0) { $0 + openStreams(on: $1) } }
+
     public func openStreams(on connection: ConnectionID) -> Int {
         switch connections[connection] {
         case .active(_, let open, _, _), .draining(let open): open

@@ -73,6 +73,8 @@ public final class UpstreamPool: Sendable {
     }
 
     public var connectionCount: Int { state.withLock { $0.machine.connectionCount } }
+    public var openStreamCount: Int { state.withLock { $0.machine.openStreamCount } }
+    public var queuedRequestCount: Int { state.withLock { $0.machine.queuedRequests } }
 
     /// Fails waiting requests, closes idle connections and lets busy ones finish.
     public func shutdown() {

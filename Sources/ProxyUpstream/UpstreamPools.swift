@@ -35,6 +35,8 @@ public final class UpstreamPools: Sendable {
     }
 
     public var connectionCount: Int { pools.reduce(0) { $0 + $1.pool.connectionCount } }
+    public var openStreamCount: Int { pools.reduce(0) { $0 + $1.pool.openStreamCount } }
+    public var queuedRequestCount: Int { pools.reduce(0) { $0 + $1.pool.queuedRequestCount } }
 
     public func shutdown() {
         for entry in pools { entry.pool.shutdown() }

@@ -82,6 +82,9 @@ struct Serve: AsyncParsableCommand {
             try AccountServices(config: config, store: store, logger: application.logger)
         }
         application.backgroundServices = [accountServices.scheduler, accountServices.usage]
+        application.admin = accountServices.makeAdminRoutes(config: config)
+        let administration = accountServices.administration
+        application.currentAccounts = { try await administration.accounts() }
         do {
             application.relay = try await accountServices.makeRelay(config: config, logger: application.logger)
         } catch let error as ConfigError {

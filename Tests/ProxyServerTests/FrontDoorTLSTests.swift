@@ -34,7 +34,7 @@ import Testing
             #expect(result.stdout.contains("New, \(version), Cipher is"))
             #expect(result.stdout.contains("Verify return code: 0 (ok)"))
             #expect(result.stdout.contains("HTTP/1.1 200 OK"))
-            #expect(result.stdout.contains(#""status":"ok""#))
+            #expect(result.stdout.contains(#""status":"no_accounts""#))
         }
     }
 
@@ -99,7 +99,7 @@ import Testing
                 ])
             }
             #expect(result.exitCode == 0, "\(result.stderr)")
-            #expect(result.stdout.contains(#""status":"ok""#))
+            #expect(result.stdout.contains(#""status":"no_accounts""#))
             #expect(result.stdout.hasSuffix("200 \(version)"), "\(result.stdout)")
         }
     }

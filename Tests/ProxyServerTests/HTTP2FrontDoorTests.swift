@@ -28,7 +28,7 @@ import Testing
             }
             #expect(nghttp.exitCode == 0, "\(nghttp.output)")
             #expect(nghttp.stdout.contains(":status: 200"))
-            #expect(nghttp.stdout.contains(#""status":"ok""#))
+            #expect(nghttp.stdout.contains(#""status":"no_accounts""#))
             let h2load = try await blocking {
                 try ProcessRunner.run([
                     "h2load", "-n", "2000", "-c", "4", "-m", "32", "https://127.0.0.1:\(server.port)/health",

@@ -56,7 +56,7 @@ import Testing
             let stream = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
             let (head, body) = try await Self.collect(stream)
             #expect(head[field: ":status"] == "200")
-            #expect(String(decoding: body, as: UTF8.self).contains(#""status":"ok""#))
+            #expect(String(decoding: body, as: UTF8.self).contains(#""status":"no_accounts""#))
             #expect(pool.connectionCount == 1)
         }
     }

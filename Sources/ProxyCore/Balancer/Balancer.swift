@@ -39,15 +39,16 @@ public final class Balancer: AccountObserver {
         }
     }
 
-    /// Observes a response from upstream for `id`; returns the new rate-limit state for the caller to persist
-    /// (`nil` for an account the balancer does not know).
+    /// Observes a response from upstream for `id`; returns the new rate-limit state when it changed, for the
+    /// caller to persist (`nil` when nothing changed or for an account the balancer does not know).
     @discardableResult
     public func record(status: Int, headers: [(name: String, value: String)], for id: AccountID) -> RateLimitState? {
         let now = clock.now
         return entries.withLock { entries in
             guard let index = entries.firstIndex(where: { $0.id == id }) else { return nil }
             let next = cooldown.next(after: entries[index].rateLimit, status: status, headers: headers, now: now)
-            if next != entries[index].rateLimit { entries[index].rateLimit = next }
+            guard next != entries[index].rateLimit else { return nil }
+            entries[index].rateLimit = next
             return next
         }
     }

@@ -17,6 +17,8 @@ public actor TokenRefresher {
     /// instead of hitting a struggling token endpoint again.
     private let failureHoldOff: TimeInterval
     private let logger: Logger
+    /// Told the result of every call to the token endpoint (metrics).
+    private let onRefresh: (@Sendable (RefreshResult) -> Void)?
 
     /// Tokens known good, read on the request path without entering the actor: one lock and one lookup.
     private nonisolated let cache = Mutex<[AccountID: CachedToken]>([:])
@@ -45,8 +47,10 @@ public actor TokenRefresher {
     public init(
         repository: any AccountRepository, client: OAuthClient, clock: any ProxyClock, buffer: TimeInterval = 60,
         lock: any RefreshLock = InProcessRefreshLock(), observer: (any AccountObserver)? = nil,
-        failureHoldOff: TimeInterval = 5, logger: Logger = Logger(label: "claude-proxy.refresh")
+        failureHoldOff: TimeInterval = 5, logger: Logger = Logger(label: "claude-proxy.refresh"),
+        onRefresh: (@Sendable (RefreshResult) -> Void)? = nil
     ) {
+        self.onRefresh = onRefresh
         self.repository = repository
         self.client = client
         self.clock = clock
@@ -190,6 +194,7 @@ public actor TokenRefresher {
         guard let updated else { throw OAuthError.unknownAccount(id) }
         remember(id, updated.credentials)
         observer?.accountDidChange(updated)
+        onRefresh?(.success)
         logger.info(
             "refreshed",
             metadata: [
@@ -215,6 +220,7 @@ public actor TokenRefresher {
         }
         if invalidGrant { invalidate(id) }
         if let updated { observer?.accountDidChange(updated) }
+        onRefresh?(invalidGrant ? .invalidGrant : .failure)
         logger.warning(
             "refresh failed", metadata: ["account": "\(id)", "error": "\(message)", "needs_reauth": "\(invalidGrant)"])
     }
@@ -222,4 +228,13 @@ public actor TokenRefresher {
     private nonisolated func remember(_ id: AccountID, _ credentials: Credentials) {
         cache.withLock { $0[id] = CachedToken(token: credentials.accessToken, expiresAt: credentials.expiresAt) }
     }
+}
+
+/// How a call to the token endpoint for a refresh ended.
+public enum RefreshResult: String, Sendable, CaseIterable {
+    case success
+    /// Transient or other failure; the old tokens are kept.
+    case failure
+    /// The refresh token was rejected: the account needs a new login.
+    case invalidGrant = "invalid_grant"
 }

@@ -1,9 +1,9 @@
 /// `account_<id>.json`: the id is restricted so that it can never leave the folder or hide a file.
-enum AccountFileName {
+public enum AccountFileName {
     static let prefix = "account_"
     static let suffix = ".json"
 
-    static func isValid(_ id: AccountID) -> Bool {
+    public static func isValid(_ id: AccountID) -> Bool {
         let raw = id.rawValue.utf8
         return (1...64).contains(raw.count)
             && raw.allSatisfy {

@@ -3,45 +3,90 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Collects usage per account in memory and writes it to the account files at most every `interval` (and once
-/// more at shutdown), so the hot path never waits for a disk write.
+/// Collects usage per account and per client key, and rate-limit changes, in memory; writes them to the account
+/// files (and the client-key ledger) at most every `interval` and once more at shutdown, so the hot path never
+/// waits for a disk write.
 public actor UsageRecorder: Service {
+    public typealias AccountEntry = (usage: Usage, lastUsed: Date)
+
+    private struct Pending {
+        var accounts: [AccountID: AccountEntry] = [:]
+        var rateLimits: [AccountID: RateLimitState] = [:]
+        var clientKeysChanged = false
+    }
+
     private let repository: any AccountRepository
+    private let ledger: ClientUsageLedger?
     private let interval: Duration
     private let logger: Logger
     // Mutex, not actor state: `record` runs at the end of every response and must not need a hop or a task.
-    private let pending = Mutex<[AccountID: (usage: Usage, lastUsed: Date)]>([:])
+    private let pending = Mutex(Pending())
+    /// Totals per client key label since the ledger was first written (small: one entry per configured key).
+    private let clientTotals: Mutex<[String: Usage]>
 
-    public init(repository: any AccountRepository, interval: Duration = .seconds(5), logger: Logger) {
+    public init(
+        repository: any AccountRepository, ledger: ClientUsageLedger? = nil, interval: Duration = .seconds(5),
+        logger: Logger
+    ) {
         self.repository = repository
         self.interval = interval
         self.logger = logger
+        // An unreadable ledger is left as it is (and not written over) until an operator looks at it.
+        let loaded = ledger?.load(logger: logger)
+        self.ledger = loaded == nil ? nil : ledger
+        self.clientTotals = Mutex(loaded ?? [:])
     }
 
-    public nonisolated func record(_ usage: Usage, for account: AccountID, at now: Date = Date()) {
+    /// Counts one response for `account` and, when known, the client key that sent it (its label).
+    public nonisolated func record(
+        _ usage: Usage, for account: AccountID, clientKey: String? = nil, at now: Date = Date()
+    ) {
         pending.withLock { pending in
-            var entry = pending[account] ?? (Usage(), now)
+            var entry = pending.accounts[account] ?? (Usage(), now)
             entry.usage.add(usage)
             entry.lastUsed = now
-            pending[account] = entry
+            pending.accounts[account] = entry
+            if clientKey != nil { pending.clientKeysChanged = true }
+        }
+        if let clientKey {
+            clientTotals.withLock { totals in totals[clientKey, default: Usage()].add(usage) }
         }
     }
+
+    /// A cooldown (or its end) to keep across restarts.
+    public nonisolated func record(rateLimit: RateLimitState, for account: AccountID) {
+        pending.withLock { $0.rateLimits[account] = rateLimit }
+    }
+
+    /// Usage counted since the last save, per account (the admin API adds it to the stored counters).
+    public nonisolated var pendingUsage: [AccountID: AccountEntry] { pending.withLock { $0.accounts } }
+
+    /// Totals per client key label.
+    public nonisolated var clientKeyUsage: [String: Usage] { clientTotals.withLock { $0 } }
 
     /// Writes what was collected since the last flush.
     public func flush() async {
         let batch = pending.withLock { pending in
-            defer { pending = [:] }
+            defer { pending = Pending() }
             return pending
         }
-        for (account, entry) in batch {
+        for account in Set(batch.accounts.keys).union(batch.rateLimits.keys) {
+            let used = batch.accounts[account]
+            let rateLimit = batch.rateLimits[account]
             do {
                 try await repository.update(account) { stored in
-                    stored.usage.add(entry.usage)
-                    stored.lastUsedAt = entry.lastUsed
+                    if let used {
+                        stored.usage.add(used.usage)
+                        stored.lastUsedAt = used.lastUsed
+                    }
+                    if let rateLimit { stored.rateLimit = rateLimit }
                 }
             } catch {
                 logger.error("usage not saved", metadata: ["account": "\(account)", "error": "\(error)"])
             }
+        }
+        if batch.clientKeysChanged, let ledger {
+            ledger.save(clientKeyUsage, logger: logger)
         }
     }
 
@@ -54,5 +99,36 @@ public actor UsageRecorder: Service {
             }
         }
         await flush()  // what the last responses recorded
+    }
+}
+
+/// Usage per client key, kept in `client_usage.json` in the data folder (labels and counters only, no keys).
+public struct ClientUsageLedger: Sendable {
+    public static let fileName = "client_usage.json"
+    let folder: DataFolder
+
+    public init(folder: DataFolder) { self.folder = folder }
+
+    /// The saved totals; `nil` when the file exists but cannot be read.
+    func load(logger: Logger) -> [String: Usage]? {
+        guard folder.exists(Self.fileName) else { return [:] }
+        do {
+            return try JSONDecoder().decode([String: Usage].self, from: Data(try folder.read(Self.fileName)))
+        } catch {
+            logger.error(
+                "client usage file unreadable; left untouched, client usage not saved",
+                metadata: ["file": "\(Self.fileName)"])
+            return nil
+        }
+    }
+
+    func save(_ totals: [String: Usage], logger: Logger) {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try folder.writeAtomically(Array(try encoder.encode(totals)), to: Self.fileName)
+        } catch {
+            logger.error("client usage not saved", metadata: ["error": "\(error)"])
+        }
     }
 }

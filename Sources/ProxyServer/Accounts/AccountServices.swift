@@ -17,6 +17,10 @@ public struct AccountServices: Sendable {
     public let balancer: Balancer
     /// Per-account usage from the responses, saved every few seconds.
     public let usage: UsageRecorder
+    /// What the admin API does to accounts.
+    public let administration: AccountAdministration
+    public let login: OAuthLogin
+    public let metrics: ProxyMetrics
 
     public init(config: ProxyConfig, store: FileAccountStore, logger: Logger) throws(ConfigError) {
         let tls: TLSContext
@@ -31,10 +35,17 @@ public struct AccountServices: Sendable {
         let oauth = OAuthClient(settings: config.oauth, transport: transport, clock: clock)
         let buffer = config.refresh.buffer.seconds
         let balancer = Balancer(clock: clock, readyMargin: buffer)
+        let metrics = ProxyMetrics()
         let refresher = TokenRefresher(
-            repository: store, client: oauth, clock: clock, buffer: buffer, observer: balancer, logger: logger)
+            repository: store, client: oauth, clock: clock, buffer: buffer, observer: balancer, logger: logger,
+            onRefresh: { metrics.refreshed($0) })
+        let usage = UsageRecorder(repository: store, ledger: ClientUsageLedger(folder: store.folder), logger: logger)
+        self.metrics = metrics
         self.balancer = balancer
-        self.usage = UsageRecorder(repository: store, logger: logger)
+        self.usage = usage
+        self.administration = AccountAdministration(
+            store: store, balancer: balancer, refresher: refresher, usage: usage, clock: clock)
+        self.login = OAuthLogin(client: oauth, pending: PendingAuthorizations(clock: clock))
         self.store = store
         self.oauth = oauth
         self.refresher = refresher
@@ -76,6 +87,15 @@ extension AccountServices {
         pool.queueTimeout = TimeAmount(config.upstream.queueTimeout)
         let upstream = UpstreamPools(
             origin: origin, tls: tls, group: MultiThreadedEventLoopGroup.singleton, configuration: pool, logger: logger)
-        return ProxyRelay(config: config, pools: upstream, balancer: balancer, refresher: refresher, usage: usage)
+        metrics.watch(upstream)
+        return ProxyRelay(
+            config: config, pools: upstream, balancer: balancer, refresher: refresher, usage: usage, metrics: metrics)
+    }
+}
+
+extension AccountServices {
+    /// The admin API over these services.
+    public func makeAdminRoutes(config: ProxyConfig) -> AdminRoutes {
+        AdminRoutes(config: config, administration: administration, login: login, usage: usage, metrics: metrics)
     }
 }

@@ -47,6 +47,9 @@ extension ConfigKey {
             value(
                 "limits.max_concurrent_streams", \.limits.maxConcurrentStreams,
                 expected: "an integer from 1 to 10000", parse: Parse.int(in: 1...10000)),
+            value(
+                "limits.max_request_body", \.limits.maxRequestBody,
+                expected: "an integer of at least 1024 (bytes)", parse: Parse.int(in: 1024...Int.max)),
 
             value(
                 "oauth.client_id", \.oauth.clientID, expected: "a non-empty string", parse: Parse.nonEmpty),
@@ -96,6 +99,8 @@ extension ConfigKey {
             duration("upstream.connect_timeout", \.upstream.connectTimeout, allowZero: false),
             duration("upstream.response_header_timeout", \.upstream.responseHeaderTimeout, allowZero: false),
             duration("upstream.queue_timeout", \.upstream.queueTimeout, allowZero: false),
+
+            value("metrics.public", \.metrics.isPublic, expected: "true or false", parse: Parse.bool),
         ]
     }
 

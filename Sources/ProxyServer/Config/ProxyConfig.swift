@@ -55,19 +55,23 @@ public struct ProxyConfig: Sendable, Equatable {
         public var maxConnections: Int
         /// SETTINGS_MAX_CONCURRENT_STREAMS announced to HTTP/2 clients.
         public var maxConcurrentStreams: Int
+        /// Bytes of a `/v1` request body (after gzip decoding), kept whole so it can be replayed on failover.
+        public var maxRequestBody: Int
 
         public init(
             maxHeaderSize: Int = 32768,
             idleTimeout: Duration = .seconds(60),
             headerTimeout: Duration = .seconds(10),
             maxConnections: Int = 10000,
-            maxConcurrentStreams: Int = 128
+            maxConcurrentStreams: Int = 128,
+            maxRequestBody: Int = 32 << 20
         ) {
             self.maxHeaderSize = maxHeaderSize
             self.idleTimeout = idleTimeout
             self.headerTimeout = headerTimeout
             self.maxConnections = maxConnections
             self.maxConcurrentStreams = maxConcurrentStreams
+            self.maxRequestBody = maxRequestBody
         }
     }
 
@@ -171,6 +175,13 @@ public struct ProxyConfig: Sendable, Equatable {
         }
     }
 
+    public struct Metrics: Sendable, Equatable {
+        /// `/metrics` without the admin key (for a scraper on a private network).
+        public var isPublic: Bool
+
+        public init(isPublic: Bool = false) { self.isPublic = isPublic }
+    }
+
     public var server: Server
     public var limits: Limits
     public var oauth: OAuth
@@ -181,6 +192,7 @@ public struct ProxyConfig: Sendable, Equatable {
     public var retry: Retry
     public var refresh: Refresh
     public var upstream: Upstream
+    public var metrics: Metrics
 
     public init(
         server: Server = Server(),
@@ -192,7 +204,8 @@ public struct ProxyConfig: Sendable, Equatable {
         logger: Logger = Logger(),
         retry: Retry = Retry(),
         refresh: Refresh = Refresh(),
-        upstream: Upstream = Upstream()
+        upstream: Upstream = Upstream(),
+        metrics: Metrics = Metrics()
     ) {
         self.server = server
         self.limits = limits
@@ -204,5 +217,6 @@ public struct ProxyConfig: Sendable, Equatable {
         self.retry = retry
         self.refresh = refresh
         self.upstream = upstream
+        self.metrics = metrics
     }
 }

@@ -4,8 +4,11 @@ import Logging
 
 /// One log line per request (method, path, status, duration, request id) and the request id echoed to the
 /// client as `x-request-id`, so an operator can find a client's complaint in the log.
+/// `/v1/*` requests are logged by the relay instead, when it ends, with account, model, tokens and ttfb.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     static var requestIDHeader: HTTPField.Name { HTTPField.Name("x-request-id")! }
+    /// Paths logged elsewhere (the relay's).
+    var loggedElsewhere: String?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -27,6 +30,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func log(_ request: Request, status: Int, since started: ContinuousClock.Instant, context: Context) {
+        if let loggedElsewhere, request.uri.path.hasPrefix(loggedElsewhere) { return }
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         context.logger.info(

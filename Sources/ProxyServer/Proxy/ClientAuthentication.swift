@@ -2,21 +2,39 @@ import HTTPTypes
 import Hummingbird
 import ProxyCore
 
-/// Who may use `/v1/*`: a request carrying the admin key (`auth.api_key`) or one of `auth.client_keys`, as
-/// `x-api-key` or `Authorization: Bearer` (today's SDK sends Bearer even for `api_key=`).
+/// Who a request comes from: the operator (the admin key, `auth.api_key`) or a client holding one of
+/// `auth.client_keys`. Keys arrive as `x-api-key` or `Authorization: Bearer` (today's SDK sends Bearer even for
+/// `api_key=`).
+enum ClientIdentity: Sendable, Equatable {
+    case admin
+    /// A client key, by its label (never the key).
+    case client(label: String)
+
+    /// The name usage is counted under.
+    var label: String {
+        switch self {
+        case .admin: "admin"
+        case .client(let label): label
+        }
+    }
+}
+
 struct ClientAuthentication: Sendable {
-    let keys: [ClientKey]
+    let admin: ClientKey?
+    let clients: [ClientKey]
 
     init(adminKey: String, clientKeys: [ClientKey]) {
-        keys = (ClientKey(adminKey).map { [$0] } ?? []) + clientKeys
+        admin = ClientKey(adminKey)
+        clients = clientKeys
     }
 
-    func isAuthorized(_ headers: HTTPFields) -> Bool {
-        guard let presented = Self.presentedKey(headers) else { return false }
-        // Every key is compared (no early exit), so timing does not tell which entry matched.
-        var matched = false
-        for key in keys where key.matches(presented) { matched = true }
-        return matched
+    /// Every key is compared (no early exit), so timing does not tell which entry matched or how far.
+    func identify(_ headers: HTTPFields) -> ClientIdentity? {
+        guard let presented = Self.presentedKey(headers) else { return nil }
+        var identity: ClientIdentity?
+        for key in clients where key.matches(presented) { identity = .client(label: key.label) }
+        if let admin, admin.matches(presented) { identity = .admin }
+        return identity
     }
 
     static func presentedKey(_ headers: HTTPFields) -> String? {

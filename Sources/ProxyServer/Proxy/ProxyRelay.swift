@@ -26,19 +26,21 @@ public struct ProxyRelay: Sendable {
     let maxRetries: Int
     let retryDelay: Duration
     let usage: UsageRecorder?
+    let metrics: ProxyMetrics?
 
     public init(
         config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher,
-        usage: UsageRecorder? = nil
+        usage: UsageRecorder? = nil, metrics: ProxyMetrics? = nil
     ) {
         self.usage = usage
+        self.metrics = metrics
         self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
         self.pools = pools
         self.balancer = balancer
         self.refresher = refresher
         self.responseHeaderTimeout = TimeAmount(config.upstream.responseHeaderTimeout)
         self.bodyIdleTimeout = TimeAmount(config.upstream.responseHeaderTimeout)
-        self.maxRequestBody = 32 << 20
+        self.maxRequestBody = config.limits.maxRequestBody
         self.maxRetries = config.retry.maxRetries
         self.retryDelay = config.retry.retryDelay
     }
@@ -57,16 +59,24 @@ public struct ProxyRelay: Sendable {
 
     func relay(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let requestID = context.id
-        guard authentication.isAuthorized(request.headers) else {
-            return AnthropicError.response(401, "authentication_error", "invalid x-api-key", requestID: requestID)
+        var record = RelayRecord(
+            requestID: requestID, method: request.method.rawValue, path: request.uri.path, started: .now,
+            logger: context.logger, metrics: metrics)
+        guard let identity = authentication.identify(request.headers) else {
+            metrics?.authenticationFailed(area: "v1")
+            return finished(
+                AnthropicError.response(
+                    401, "authentication_error", "invalid x-api-key or bearer token", requestID: requestID),
+                record)
         }
+        record.client = identity.label
+        var headers = request.headers
         let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxRequestBody)
-        } catch {
-            return AnthropicError.response(
-                413, "request_too_large", "request body larger than \(maxRequestBody) bytes", requestID: requestID)
+        switch await readBody(request, headers: &headers, requestID: requestID) {
+        case .success(let bytes): body = bytes
+        case .failure(let response): return finished(response, record)
         }
+        if let model = body.withUnsafeReadableBytes(RequestModel.scan) { record.model = model }
         var attempt = 0
         var refreshedFor: Set<AccountID> = []
         var lastFailure: Response?
@@ -78,34 +88,42 @@ public struct ProxyRelay: Sendable {
             case .account(let id):
                 account = id
             case .unavailable(let retryAt):
-                if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account) }
-                return lastFailure ?? Self.noAccount(retryAt: retryAt, requestID: requestID)
+                if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account, record) }
+                return finished(lastFailure ?? Self.noAccount(retryAt: retryAt, requestID: requestID), record)
             }
+            record.account = account
             let token: Secret
             do {
                 token = try await refresher.validToken(for: account)
             } catch {
                 context.logger.warning(
                     "no token for account", metadata: ["account": "\(account)", "error": "\(error)"])
-                return lastFailure
-                    ?? AnthropicError.response(
-                        503, "overloaded_error", "the selected account has no usable token", requestID: requestID)
+                return finished(
+                    lastFailure
+                        ?? AnthropicError.response(
+                            503, "overloaded_error", "the selected account has no usable token", requestID: requestID),
+                    record)
             }
-            let outcome = await send(request, body: body, account: account, token: token, context: context)
+            let sent = ContinuousClock.now
+            let outcome = await send(
+                request, headers: headers, body: body, account: account, token: token, context: context)
             switch outcome {
             case .response(let exchange):
+                metrics?.upstreamAnswered(after: .now - sent)
                 lastAnswer?.exchange.stream.cancel()  // a newer answer replaces it; its body is not wanted
                 lastAnswer = nil
                 let status = exchange.status
                 let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
-                balancer.record(status: status, headers: upstreamHeaders, for: account)
+                if let changed = balancer.record(status: status, headers: upstreamHeaders, for: account) {
+                    usage?.record(rateLimit: changed, for: account)
+                }
                 let retryable = status == 429 || status == 403 || status == 401 || status == 529 || status >= 500
-                guard retryable, attempt < maxRetries else { return response(exchange, account: account) }
+                guard retryable, attempt < maxRetries else { return response(exchange, account: account, record) }
                 lastAnswer = (exchange, account)
                 lastFailure = nil
                 attempt += 1
                 if status == 401 {
-                    if refreshedFor.contains(account) { return response(exchange, account: account) }
+                    if refreshedFor.contains(account) { return response(exchange, account: account, record) }
                     refreshedFor.insert(account)
                     _ = try? await refresher.forceRefresh(for: account, rejectedToken: token)
                 } else if status >= 500 {
@@ -116,13 +134,57 @@ public struct ProxyRelay: Sendable {
                     metadata: ["account": "\(account)", "status": "\(status)", "attempt": "\(attempt)"])
             case .failed(let failure):
                 guard attempt < maxRetries else {
-                    if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account) }
-                    return failure
+                    if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account, record) }
+                    return finished(failure, record)
                 }
                 lastFailure = failure
                 attempt += 1
                 try await Task.sleep(for: backoff(attempt))
             }
+        }
+    }
+
+    /// A response made here (not relayed): reported at once.
+    private func finished(_ response: Response, _ record: RelayRecord) -> Response {
+        record.finish(status: response.status.code)
+        return response
+    }
+
+    private enum BodyResult {
+        case success(ByteBuffer)
+        case failure(Response)
+    }
+
+    /// The whole request body (kept for replay on failover), gzip decoded when the client sent it encoded;
+    /// either way no more than `limits.max_request_body` bytes.
+    private func readBody(_ request: Request, headers: inout HTTPFields, requestID: String) async -> BodyResult {
+        let tooLarge = AnthropicError.response(
+            413, "request_too_large", "request body larger than \(maxRequestBody) bytes", requestID: requestID)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxRequestBody)
+        } catch {
+            return .failure(tooLarge)
+        }
+        guard let encoding = headers[.contentEncoding]?.lowercased(), body.readableBytes > 0 else {
+            return .success(body)
+        }
+        guard encoding == "gzip" || encoding == "x-gzip" else {
+            return .failure(
+                AnthropicError.response(
+                    415, "invalid_request_error", "content-encoding \(encoding) is not supported (gzip is)",
+                    requestID: requestID))
+        }
+        do {
+            let decoded = try Gzip.decompress(body, limit: maxRequestBody)
+            headers[.contentEncoding] = nil
+            return .success(decoded)
+        } catch .tooLarge {
+            return .failure(tooLarge)
+        } catch {
+            return .failure(
+                AnthropicError.response(
+                    400, "invalid_request_error", "the gzip request body is corrupt", requestID: requestID))
         }
     }
 
@@ -148,12 +210,13 @@ public struct ProxyRelay: Sendable {
     }
 
     private func send(
-        _ request: Request, body: ByteBuffer, account: AccountID, token: Secret, context: BasicRequestContext
+        _ request: Request, headers: HTTPFields, body: ByteBuffer, account: AccountID, token: Secret,
+        context: BasicRequestContext
     ) async -> Outcome {
         let requestID = context.id
         let fields = UpstreamRequestHeaders.fields(
             method: request.method.rawValue, authority: pools.origin.authority, path: request.uri.description,
-            client: request.headers, token: token.reveal(),
+            client: headers, token: token.reveal(),
             bodyLength: body.readableBytes > 0 ? body.readableBytes : nil)
         do {
             return .response(
@@ -173,7 +236,9 @@ public struct ProxyRelay: Sendable {
         }
     }
 
-    private func response(_ exchange: UpstreamPool.Exchange, account: AccountID) -> Response {
+    private func response(_ exchange: UpstreamPool.Exchange, account: AccountID, _ record: RelayRecord) -> Response {
+        var record = record
+        record.account = account
         let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
         var headers = HTTPFields()
         for (name, value) in upstreamHeaders where !Self.hopByHop.contains(name) {
@@ -184,22 +249,33 @@ public struct ProxyRelay: Sendable {
         let isEventStream = headers[.contentType]?.hasPrefix("text/event-stream") ?? false
         let requestID = headers[HTTPField.Name("request-id")!] ?? ""
         let recorder = usage
+        let metrics = metrics
         let contentType = headers[.contentType]
+        let status = exchange.status
+        let finalRecord = record
         return Response(
-            status: .init(code: exchange.status), headers: headers,
+            status: .init(code: status), headers: headers,
             body: ResponseBody { writer in
                 // Usage is read from the bytes as they pass; they are written unchanged.
                 var observer = UsageObserver(contentType: contentType)
+                var firstByte: ContinuousClock.Instant?
+                var failure: String?
                 defer {
                     let counted = observer.finish()
-                    recorder?.record(counted, for: account)
+                    recorder?.record(counted, for: account, clientKey: finalRecord.client)
+                    finalRecord.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
                 }
                 do {
                     for try await chunk in body {
                         chunk.withUnsafeReadableBytes { observer.observe($0) }
                         try await writer.write(chunk)
+                        if firstByte == nil {
+                            firstByte = .now
+                            metrics?.firstByte(after: firstByte! - finalRecord.started)
+                        }
                     }
                 } catch {
+                    failure = "\(error)"
                     // After the first byte nothing is retried. An event stream ends with an `error` event the
                     // SDKs understand; any other body ends short, and the connection says so.
                     guard isEventStream else { throw error }

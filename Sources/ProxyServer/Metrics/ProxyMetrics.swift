@@ -1,0 +1,138 @@
+import Prometheus
+import ProxyCore
+import ProxyUpstream
+import Synchronization
+
+/// The Prometheus metrics of `/metrics` (swift-prometheus' registry, no global metrics system). Labelled series
+/// are made once per label set and kept, so a request pays a dictionary lookup under a lock, not a registration.
+public final class ProxyMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let requests = Mutex<[RequestKey: Counter]>([:])
+    private let tokens = Mutex<[TokenKey: Counter]>([:])
+    private let authFailures: [String: Counter]
+    private let refreshes: [RefreshResult: Counter]
+    private let upstreamLatency: DurationHistogram
+    private let timeToFirstByte: DurationHistogram
+    private let poolConnections: Gauge
+    private let poolStreams: Gauge
+    private let poolQueued: Gauge
+    /// Read at scrape time for the pool gauges.
+    private let pools = Mutex<UpstreamPools?>(nil)
+    /// Recent requests for the dashboard's summary: one slot per minute of the last hour.
+    let recent = Mutex(RecentTraffic())
+
+    struct RequestKey: Hashable {
+        var status: Int
+        var account: String
+        var model: String
+    }
+
+    struct TokenKey: Hashable {
+        var account: String
+        var client: String
+        var kind: String
+    }
+
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
+        .seconds(30), .seconds(60), .seconds(300),
+    ]
+
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "claude_proxy", metricName: name, unitName: "", helpText: help)
+    }
+
+    public init() {
+        let registry = registry
+        authFailures = Dictionary(
+            uniqueKeysWithValues: ["v1", "admin"].map { area in
+                let name = Self.descriptor("auth_failures_total", "Requests refused for a missing or wrong key")
+                return (area, registry.makeCounter(descriptor: name, labels: [("area", area)]))
+            })
+        refreshes = Dictionary(
+            uniqueKeysWithValues: RefreshResult.allCases.map { result in
+                let name = Self.descriptor("token_refreshes_total", "Token refreshes by result")
+                return (result, registry.makeCounter(descriptor: name, labels: [("result", result.rawValue)]))
+            })
+        upstreamLatency = registry.makeDurationHistogram(
+            descriptor: Self.descriptor(
+                "upstream_response_seconds", "From sending a request upstream to its response head"),
+            buckets: Self.latencyBuckets)
+        timeToFirstByte = registry.makeDurationHistogram(
+            descriptor: Self.descriptor(
+                "time_to_first_byte_seconds", "From the client's request to the first response body byte relayed"),
+            buckets: Self.latencyBuckets)
+        poolConnections = registry.makeGauge(
+            descriptor: Self.descriptor("upstream_connections", "Open upstream connections"))
+        poolStreams = registry.makeGauge(descriptor: Self.descriptor("upstream_streams", "Open upstream streams"))
+        poolQueued = registry.makeGauge(
+            descriptor: Self.descriptor("upstream_queued_requests", "Requests waiting for an upstream stream"))
+    }
+
+    func watch(_ pools: UpstreamPools) {
+        self.pools.withLock { $0 = pools }
+    }
+
+    func authenticationFailed(area: String) {
+        authFailures[area]?.increment()
+    }
+
+    public func refreshed(_ result: RefreshResult) {
+        refreshes[result]?.increment()
+    }
+
+    func upstreamAnswered(after duration: Duration) {
+        upstreamLatency.record(duration)
+    }
+
+    func firstByte(after duration: Duration) {
+        timeToFirstByte.record(duration)
+    }
+
+    /// One finished `/v1` request: its final status, the account that served it ("none" if none did) and model.
+    func requestFinished(status: Int, account: String, model: String, usage: Usage, client: String) {
+        let key = RequestKey(status: status, account: account, model: model)
+        let counter = requests.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "requests_total", "Relayed /v1 requests by final status, account and model"),
+                labels: [("status", "\(status)"), ("account", account), ("model", model)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+        recent.withLock { $0.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage) }
+        guard usage != Usage() else { return }
+        for (kind, value) in [
+            ("input", usage.inputTokens), ("output", usage.outputTokens),
+            ("cache_creation", usage.cacheCreationInputTokens), ("cache_read", usage.cacheReadInputTokens),
+        ] where value > 0 {
+            tokenCounter(account: account, client: client, kind: kind).increment(by: Int64(value))
+        }
+    }
+
+    private func tokenCounter(account: String, client: String, kind: String) -> Counter {
+        let key = TokenKey(account: account, client: client, kind: kind)
+        return tokens.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
+                labels: [("account", account), ("client_key", client), ("type", kind)])
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    /// The text exposition, with the pool gauges read now.
+    public func render() -> [UInt8] {
+        if let pools = pools.withLock({ $0 }) {
+            poolConnections.set(Int64(pools.connectionCount))
+            poolStreams.set(Int64(pools.openStreamCount))
+            poolQueued.set(Int64(pools.queuedRequestCount))
+        }
+        return registry.emitToBuffer()
+    }
+}

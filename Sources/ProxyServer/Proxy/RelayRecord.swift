@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import ProxyCore
+
+/// What is known about one `/v1` request while it is relayed, reported once when it ends: one log line (request
+/// id, client key label, account, model, status, time to first byte, duration, tokens — never a secret) and the
+/// metrics.
+struct RelayRecord: Sendable {
+    let requestID: String
+    let method: String
+    let path: String
+    let started: ContinuousClock.Instant
+    let logger: Logger
+    let metrics: ProxyMetrics?
+    var client = "-"
+    var model = "-"
+    var account: AccountID?
+
+    func finish(status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil) {
+        let now = ContinuousClock.now
+        metrics?.requestFinished(
+            status: status, account: account?.rawValue ?? "none", model: model, usage: usage, client: client)
+        var metadata: Logger.Metadata = [
+            "method": "\(method)", "path": "\(path)", "status": "\(status)", "client_key": "\(client)",
+            "account": "\(account?.rawValue ?? "-")", "model": "\(model)",
+            "duration_ms": "\(Self.milliseconds(now - started))",
+            "input_tokens": "\(usage.inputTokens)", "output_tokens": "\(usage.outputTokens)",
+            "cache_creation_input_tokens": "\(usage.cacheCreationInputTokens)",
+            "cache_read_input_tokens": "\(usage.cacheReadInputTokens)",
+        ]
+        if let firstByte { metadata["ttfb_ms"] = "\(Self.milliseconds(firstByte - started))" }
+        if let error { metadata["error"] = "\(error)" }
+        logger.info("request", metadata: metadata)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return ((Double(seconds) * 1000 + Double(attoseconds) / 1e15) * 1000).rounded() / 1000
+    }
+}
+
+/// The `model` of a Messages request body, read without decoding the JSON: the first `"model"` key's string
+/// value, kept only if it looks like a model name (it becomes a metrics label).
+enum RequestModel {
+    static func scan(_ bytes: UnsafeRawBufferPointer) -> String? {
+        let key = Array(#""model""#.utf8)
+        guard bytes.count > key.count else { return nil }
+        var index = 0
+        outer: while index + key.count < bytes.count {
+            for offset in 0..<key.count where bytes[index + offset] != key[offset] {
+                index += 1
+                continue outer
+            }
+            var cursor = index + key.count
+            while cursor < bytes.count,
+                bytes[cursor] == UInt8(ascii: " ") || bytes[cursor] == UInt8(ascii: "\n")
+                    || bytes[cursor] == UInt8(ascii: "\t") || bytes[cursor] == UInt8(ascii: "\r")
+                    || bytes[cursor] == UInt8(ascii: ":")
+            {
+                cursor += 1
+            }
+            guard cursor < bytes.count, bytes[cursor] == UInt8(ascii: "\"") else { return nil }
+            let start = cursor + 1
+            var end = start
+            while end < bytes.count, end - start <= 100, isModelCharacter(bytes[end]) { end += 1 }
+            guard end < bytes.count, bytes[end] == UInt8(ascii: "\""), end > start else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        }
+        return nil
+    }
+
+    private static func isModelCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: ":"), UInt8(ascii: "@"):
+            true
+        default: false
+        }
+    }
+}
