@@ -166,7 +166,8 @@ extension HTTP2FrontDoorTests {
                 }
                 // HPACK: literal header field without indexing, new name "x-a", value "b" (RFC 7541 §6.2.2).
                 let field: [UInt8] = [0x00, 0x03] + Array("x-a".utf8) + [0x01] + Array("b".utf8)
-                var flood = frame(type: 0x1, flags: 0x0, stream: 1, payload: [0x82, 0x87, 0x84])  // :method GET, :scheme https, :path /
+                // Indexed :method GET, :scheme https, :path /.
+                var flood = frame(type: 0x1, flags: 0x0, stream: 1, payload: [0x82, 0x87, 0x84])
                 for _ in 0..<5000 { flood += frame(type: 0x9, flags: 0x0, stream: 1, payload: field) }
                 try? client.tls.write(flood)
                 return client.read(rounds: 500) { events in
