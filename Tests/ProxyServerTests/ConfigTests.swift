@@ -311,6 +311,20 @@ extension ConfigTests {
                 "claude:\n  ca_file: missing.pem\n", environment: ["CLAUDE__CA_FILE": ""])
             #expect(config.claude.caFile == nil)
         }
+
+        @Test func extraHeadersComeFromAListOrOnePerLineFromTheEnvironment() throws {
+            let yaml =
+                "claude:\n  extra_headers:\n    - \"User-Agent: team-proxy/1.0 (Linux; x86_64)\"\n    - \"x-b: 1, 2\"\n"
+            let config = try loadWithoutTLS(yaml)
+            #expect(config.claude.extraHeaders.map(\.name) == ["user-agent", "x-b"])
+            #expect(config.claude.extraHeaders.map(\.value) == ["team-proxy/1.0 (Linux; x86_64)", "1, 2"])
+            let fromEnvironment = try loadWithoutTLS("", environment: ["CLAUDE__EXTRA_HEADERS": "x-a: 1\nx-b: 2"])
+            #expect(fromEnvironment.claude.extraHeaders.map(\.name) == ["x-a", "x-b"])
+            for bad in ["authorization: Bearer x", "no colon", "bad name: x", "x-api-key: k"] {
+                let error = loadError("claude:\n  extra_headers: [\"\(bad)\"]\n", environment: baseEnvironment)
+                #expect(error?.key == "claude.extra_headers", "\(bad)")
+            }
+        }
     }
 }
 

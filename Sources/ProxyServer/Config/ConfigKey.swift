@@ -15,8 +15,9 @@ struct ConfigKey {
     /// For keys naming a file or folder: makes the stored path absolute, and returns it when the
     /// file must exist with the configuration as it stands.
     var resolvePath: ((inout ProxyConfig, ConfigPathResolver) -> String?)? = nil
-    /// Takes a YAML list (or, from the environment, a comma-separated value).
+    /// Takes a YAML list (or, from the environment, a value whose entries are split at `listSeparator`).
     var acceptsList = false
+    var listSeparator: Character = ","
 }
 
 extension ConfigKey {
@@ -66,6 +67,7 @@ extension ConfigKey {
                 "claude.base_url", \.claude.baseURL, expected: "an http(s) URL with a host",
                 parse: Parse.httpURL),
             optionalFile("claude.ca_file", \.claude.caFile),
+            extraHeaders(),
 
             file("storage.data_folder", \.storage.dataFolder, mustExist: { _ in false }),
 
@@ -102,6 +104,35 @@ extension ConfigKey {
 
             value("metrics.public", \.metrics.isPublic, expected: "true or false", parse: Parse.bool),
         ]
+    }
+
+    /// `claude.extra_headers`: `name: value` entries; from the environment one per line. Credentials, framing and
+    /// the headers the proxy sets itself cannot be given here.
+    private static func extraHeaders() -> ConfigKey {
+        let reserved: Set<String> = [
+            "authorization", "x-api-key", "host", "content-length", "transfer-encoding", "connection", "te",
+            "upgrade", "keep-alive", "proxy-connection", "cookie",
+        ]
+        var key = value(
+            "claude.extra_headers", \.claude.extraHeaders,
+            expected: "a list of \"name: value\" headers (not authorization, x-api-key, host or framing headers)"
+        ) { text -> [(name: String, value: String)]? in
+            var headers: [(name: String, value: String)] = []
+            for entry in text.split(separator: "\n") where !entry.trimmingCharacters(in: .whitespaces).isEmpty {
+                guard let colon = entry.firstIndex(of: ":") else { return nil }
+                let name = entry[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
+                let value = entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                let token = name.allSatisfy { $0.isLetter || $0.isNumber || "-_.!#$%&'*+^`|~".contains($0) }
+                guard !name.isEmpty, token, name.utf8.allSatisfy({ $0 < 0x80 }), !reserved.contains(name),
+                    !value.contains(where: { $0 == "\r" || $0 == "\n" })
+                else { return nil }
+                headers.append((name, value))
+            }
+            return headers
+        }
+        key.acceptsList = true
+        key.listSeparator = "\n"
+        return key
     }
 
     /// `auth.client_keys`: entries `sha256:<hex>` or plain keys; never echoed in errors.

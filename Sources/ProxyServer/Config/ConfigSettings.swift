@@ -82,7 +82,7 @@ struct ConfigSettings {
                 }
                 texts.append(scalar.string)
             }
-            values[key.path] = Setting(text: texts.joined(separator: ","), origin: "")
+            values[key.path] = Setting(text: texts.joined(separator: String(key.listSeparator)), origin: "")
             return
         }
         guard case .scalar(let scalar) = node else {

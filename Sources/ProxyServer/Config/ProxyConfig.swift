@@ -82,10 +82,23 @@ public struct ProxyConfig: Sendable, Equatable {
         public var baseURL: String
         /// Extra CA bundle (PEM) trusted for the upstream, besides the system roots; `nil` for none.
         public var caFile: String?
+        /// Headers added to every upstream request (`name: value`), after the client's; they replace a client
+        /// header of the same name.
+        public var extraHeaders: [(name: String, value: String)]
 
-        public init(baseURL: String = "https://api.anthropic.com", caFile: String? = nil) {
+        public init(
+            baseURL: String = "https://api.anthropic.com", caFile: String? = nil,
+            extraHeaders: [(name: String, value: String)] = []
+        ) {
             self.baseURL = baseURL
             self.caFile = caFile
+            self.extraHeaders = extraHeaders
+        }
+
+        public static func == (lhs: Claude, rhs: Claude) -> Bool {
+            lhs.baseURL == rhs.baseURL && lhs.caFile == rhs.caFile
+                && lhs.extraHeaders.map { "\($0.name): \($0.value)" }
+                    == rhs.extraHeaders.map { "\($0.name): \($0.value)" }
         }
     }
 

@@ -27,6 +27,7 @@ public struct ProxyRelay: Sendable {
     let retryDelay: Duration
     let usage: UsageRecorder?
     let metrics: ProxyMetrics?
+    let extraHeaders: [(name: String, value: String)]
 
     public init(
         config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher,
@@ -34,6 +35,7 @@ public struct ProxyRelay: Sendable {
     ) {
         self.usage = usage
         self.metrics = metrics
+        self.extraHeaders = config.claude.extraHeaders
         self.authentication = ClientAuthentication(adminKey: config.auth.apiKey, clientKeys: config.auth.clientKeys)
         self.pools = pools
         self.balancer = balancer
@@ -217,7 +219,7 @@ public struct ProxyRelay: Sendable {
         let fields = UpstreamRequestHeaders.fields(
             method: request.method.rawValue, authority: pools.origin.authority, path: request.uri.description,
             client: headers, token: token.reveal(),
-            bodyLength: body.readableBytes > 0 ? body.readableBytes : nil)
+            bodyLength: body.readableBytes > 0 ? body.readableBytes : nil, extra: extraHeaders)
         do {
             return .response(
                 try await pools.current.send(

@@ -14,19 +14,29 @@ enum UpstreamRequestHeaders {
     static let oauthBeta = "oauth-2025-04-20"
 
     static func fields(
-        method: String, authority: String, path: String, client: HTTPFields, token: String, bodyLength: Int?
+        method: String, authority: String, path: String, client: HTTPFields, token: String, bodyLength: Int?,
+        extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
         var fields = [
             H2Field(":method", method), H2Field(":scheme", "https"), H2Field(":authority", authority),
             H2Field(":path", path),
         ]
         for field in client where !dropped.contains(field.name.canonicalName) {
-            fields.append(H2Field(field.name.canonicalName, field.value))
+            let name = field.name.canonicalName
+            if !extra.isEmpty, extra.contains(where: { $0.name == name }) { continue }
+            fields.append(H2Field(name, field.value))
+        }
+        for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
+            fields.append(H2Field(name, value))
         }
         fields.append(H2Field("authorization", "Bearer \(token)"))
-        fields.append(H2Field("anthropic-version", client[HTTPField.Name("anthropic-version")!] ?? "2023-06-01"))
+        let version =
+            extra.last(where: { $0.name == "anthropic-version" })?.value
+            ?? client[HTTPField.Name("anthropic-version")!] ?? "2023-06-01"
+        fields.append(H2Field("anthropic-version", version))
         var betas: [String] = []
-        for value in client[values: HTTPField.Name("anthropic-beta")!] {
+        let configuredBetas = extra.filter { $0.name == "anthropic-beta" }.map(\.value)
+        for value in client[values: HTTPField.Name("anthropic-beta")!] + configuredBetas {
             for beta in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
             where !beta.isEmpty && !betas.contains(beta) {
                 betas.append(beta)
