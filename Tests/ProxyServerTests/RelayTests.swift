@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import ProxyServer
 import ProxyTesting
 import Testing
@@ -42,7 +43,8 @@ import Testing
     /// account per entry of `imported` (an access token, accepted by the mock or not).
     static func rig(
         accepted: [String: String]? = nil, imported: [String]? = nil,
-        refresh: (accessToken: String, refreshToken: String)? = nil, environment extra: [String: String] = [:]
+        refresh: (accessToken: String, refreshToken: String)? = nil, environment extra: [String: String] = [:],
+        upstreamRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil
     ) async throws -> Rig {
         let folder = try TemporaryDirectory()
         let upstreamCertificates = try TestCertificates()
@@ -53,7 +55,10 @@ import Testing
         let imported = imported ?? [accessToken]
         let upstream = try await TestServer.start(
             config: .testing(certificates: upstreamCertificates),
-            additionalRoutes: MockClaudeAPI.routes(tokens: accepted, refresh: refresh))
+            additionalRoutes: { [mock = MockClaudeAPI.routes(tokens: accepted, refresh: refresh)] router in
+                mock(router)
+                upstreamRoutes?(router)
+            })
         var environment = [
             "AUTH__API_KEY": adminKey, "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
             "SERVER__TLS__CERT_FILE": proxyCertificates.certificateFile,

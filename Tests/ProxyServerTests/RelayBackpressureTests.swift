@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ProxyTesting
+import Synchronization
+import Testing
+
+/// A client that reads slowly from a 50 MB upstream body: the proxy must not buffer the body (its memory stays
+/// flat) and the upstream must be held back by flow control instead (it has sent only a part of the body).
+@Suite struct RelayBackpressureTests {
+    static let bodySize = 50 << 20
+
+    /// Bytes the upstream handler has handed to its writer (each write returns only once flow control lets it).
+    final class Progress: Sendable {
+        let sent = Atomic<Int>(0)
+    }
+
+    static func routes(_ progress: Progress) -> @Sendable (Router<BasicRequestContext>) -> Void {
+        { router in
+            router.post("/v1/large") { _, _ -> Response in
+                Response(
+                    status: .ok, headers: [.contentType: "application/octet-stream"],
+                    body: ResponseBody { writer in
+                        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 << 10)
+                        var sent = 0
+                        while sent < bodySize {
+                            try await writer.write(chunk)
+                            sent += chunk.readableBytes
+                            progress.sent.store(sent, ordering: .relaxed)
+                        }
+                        try await writer.finish(nil)
+                    })
+            }
+        }
+    }
+
+    /// Resident memory of a process in bytes, from /proc.
+    static func residentBytes(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
+
+    @Test(arguments: ["--http1.1", "--http2"])
+    func slowReaderHoldsTheUpstreamBackInsteadOfFillingMemory(version: String) async throws {
+        let progress = Progress()
+        let rig = try await RelayTests.rig(upstreamRoutes: Self.routes(progress))
+        let baseline = Self.residentBytes(rig.proxy.pid)
+        // curl reads 2 KB/s (curl caps its socket reads to the rate); it gives up by itself after 8 s.
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        client.arguments = [
+            "-sS", version, "--cacert", rig.proxyCertificates.caFile, "--limit-rate", "2048", "--max-time", "8",
+            "-o", "/dev/null", "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}",
+            "https://localhost:\(rig.port)/v1/large",
+        ]
+        try client.run()
+        try await Task.sleep(for: .seconds(5))
+        let resident = Self.residentBytes(rig.proxy.pid)
+        let sent = progress.sent.load(ordering: .relaxed)
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
+        try await rig.stop()
+        #expect(sent > 0, "the upstream started sending")
+        #expect(sent < Self.bodySize / 2, "the upstream is held back: \(sent >> 20) MiB of 50 sent")
+        #expect(
+            resident - baseline < 24 << 20,
+            "the proxy does not hold the body: RSS grew \((resident - baseline) >> 20) MiB")
+    }
+}
