@@ -51,6 +51,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     private var streams: [Int32: StreamState] = [:]
     private var context: ChannelHandlerContext?
     private var isClosed = false
+    /// Frames from several streams opened, written or consumed in one event-loop tick go out in one write.
+    private var flushScheduled = false
     /// The first error seen on the connection, reported with `.closed`.
     private var failure: String?
 
@@ -169,7 +171,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         guard !isClosed else { throw H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel) }
         let id = try session.submitRequest(fields, endStream: endStream)
         streams[id] = StreamState(head: head, body: body)
-        flushOutput()
+        scheduleFlush()
         return id
     }
 
@@ -179,7 +181,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             return
         }
         session.sendBody(streamID: streamID, bytes, endStream: endStream)
-        flushOutput()
+        scheduleFlush()
         stream.admitWrite(
             promise, queued: session.bufferedBodyBytes(streamID: streamID),
             highWatermark: configuration.streamWriteHighWatermark)
@@ -189,7 +191,16 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         // Bytes of a stream already removed were given back by `remove`.
         guard let stream = streams[streamID] else { return }
         session.consumed(count, of: stream, id: streamID)
-        flushOutput()
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushScheduled = false
+            flushOutput()
+        }
     }
 
     func cancel(streamID: Int32) {
