@@ -28,4 +28,35 @@ import Testing
         observer.observe(Array(#"{"usage":{"input_tokens":5}}"#.utf8))
         #expect(observer.finish().inputTokens == 0)
     }
+
+    /// The real shapes: a tool input holding its own `usage` key, text with escaped quotes, the `cache_creation`
+    /// sub-object (whose `ephemeral_*_input_tokens` must not be taken for `input_tokens`), odd spacing.
+    @Test func jsonUsageIsTheMessagesOwnAmongLookAlikes() {
+        let body = #"""
+            {"id":"msg_1","content":[{"type":"text","text":"say \"usage\": {\"input_tokens\": 99}"},
+            {"type":"tool_use","name":"t","input":{"usage":{"input_tokens":77,"output_tokens":88}}}],
+            "usage" : { "input_tokens" : 21, "cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":0},
+            "cache_creation_input_tokens":5,"cache_read_input_tokens":1000,"output_tokens":34,
+            "server_tool_use":{"web_search_requests":0},"service_tier":"standard"}}
+            """#
+        for split in [1, 13, body.utf8.count] {
+            var observer = UsageObserver(contentType: "application/json")
+            let bytes = Array(body.utf8)
+            for start in stride(from: 0, to: bytes.count, by: split) {
+                observer.observe(Array(bytes[start..<min(start + split, bytes.count)]))
+            }
+            let usage = observer.finish()
+            #expect(usage.inputTokens == 21 && usage.outputTokens == 34, "split \(split)")
+            #expect(usage.cacheCreationInputTokens == 5 && usage.cacheReadInputTokens == 1000)
+        }
+    }
+
+    @Test func bodiesWithoutUsageCountOnlyTheRequest() {
+        for body in [#"{"type":"error"}"#, "", "not json", #"{"usage":7}"#, #"{"usage":{"input_tokens":"#] {
+            var observer = UsageObserver(contentType: "application/json; charset=utf-8")
+            observer.observe(Array(body.utf8))
+            let usage = observer.finish()
+            #expect(usage.requests == 1 && usage.inputTokens == 0 && usage.outputTokens == 0, "\(body)")
+        }
+    }
 }

@@ -59,39 +59,140 @@ public struct UsageObserver: Sendable {
             currentEvent = String(decoding: text.dropFirst(6), as: UTF8.self).trimmingCharacters(in: .whitespaces)
         } else if currentEvent == "message_start" || currentEvent == "message_delta", text.starts(with: Self.dataPrefix)
         {
-            dataLine(Data(text.dropFirst(5)))
+            dataLine(text.dropFirst(5))
         }
     }
 
     /// The body is complete: the usage it reported (requests = 1 plus whatever token counts were found).
     public mutating func finish() -> Usage {
-        if kind == .json, buffer.count <= jsonLimit,
-            let object = try? JSONSerialization.jsonObject(with: Data(buffer)) as? [String: Any],
-            let counts = object["usage"] as? [String: Any]
-        {
+        if kind == .json, buffer.count <= jsonLimit {
+            let counts = buffer.withUnsafeBytes { UsageScan.lastUsage(in: $0) }
             apply(counts, output: true)
         }
         buffer = []
         return usage
     }
 
-    private mutating func dataLine(_ json: Data) {
-        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return }
-        if currentEvent == "message_start", let message = object["message"] as? [String: Any],
-            let counts = message["usage"] as? [String: Any]
-        {
+    private mutating func dataLine(_ json: some Collection<UInt8>) {
+        let counts = Array(json).withUnsafeBytes { UsageScan.lastUsage(in: $0) }
+        if currentEvent == "message_start" {
             apply(counts, output: false)
-        } else if currentEvent == "message_delta", let counts = object["usage"] as? [String: Any] {
+        } else if currentEvent == "message_delta", let output = counts.output {
             // Cumulative: the last delta's count is the message's.
-            if let output = counts["output_tokens"] as? Int { usage.outputTokens = output }
+            usage.outputTokens = output
         }
     }
 
-    private mutating func apply(_ counts: [String: Any], output: Bool) {
-        usage.inputTokens = counts["input_tokens"] as? Int ?? usage.inputTokens
-        usage.cacheCreationInputTokens = counts["cache_creation_input_tokens"] as? Int ?? usage.cacheCreationInputTokens
-        usage.cacheReadInputTokens = counts["cache_read_input_tokens"] as? Int ?? usage.cacheReadInputTokens
-        if output { usage.outputTokens = counts["output_tokens"] as? Int ?? usage.outputTokens }
+    private mutating func apply(_ counts: UsageScan.Counts, output: Bool) {
+        usage.inputTokens = counts.input ?? usage.inputTokens
+        usage.cacheCreationInputTokens = counts.cacheCreation ?? usage.cacheCreationInputTokens
+        usage.cacheReadInputTokens = counts.cacheRead ?? usage.cacheReadInputTokens
+        if output { usage.outputTokens = counts.output ?? usage.outputTokens }
+    }
+}
+
+/// Finds the token counts of a `"usage": {…}` object in JSON bytes without decoding the document: the last such
+/// object (Anthropic puts `usage` after the content, so a tool input that happens to hold a `usage` key comes
+/// before it), and only its own integer members (`cache_creation: {…}` inside it is skipped). Inside JSON strings a
+/// `"` is always escaped, so the quoted key pattern cannot match string contents.
+enum UsageScan {
+    struct Counts: Equatable {
+        var input: Int?
+        var output: Int?
+        var cacheCreation: Int?
+        var cacheRead: Int?
+    }
+
+    private static let usageKey = Array(#""usage""#.utf8)
+
+    static func lastUsage(in bytes: UnsafeRawBufferPointer) -> Counts {
+        var counts = Counts()
+        guard let open = lastUsageObject(in: bytes) else { return counts }
+        var index = open + 1
+        var depth = 1
+        var inString = false
+        var keyStart = -1
+        var lastKey: (start: Int, end: Int)?
+        while index < bytes.count, depth > 0 {
+            let byte = bytes[index]
+            if inString {
+                if byte == UInt8(ascii: "\\") {
+                    index += 2
+                    continue
+                }
+                if byte == UInt8(ascii: "\"") {
+                    inString = false
+                    if depth == 1 { lastKey = (keyStart, index) }
+                }
+                index += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+                keyStart = index + 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                lastKey = nil
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                var value = 0
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                    value = value &* 10 &+ Int(bytes[index] - UInt8(ascii: "0"))
+                    index += 1
+                }
+                if depth == 1, let key = lastKey {
+                    assign(value, key: UnsafeRawBufferPointer(rebasing: bytes[key.start..<key.end]), to: &counts)
+                }
+                lastKey = nil
+                continue
+            case UInt8(ascii: ","):
+                lastKey = nil
+            default:
+                break
+            }
+            index += 1
+        }
+        return counts
+    }
+
+    /// The index of the `{` opening the last `"usage": {` in the bytes.
+    private static func lastUsageObject(in bytes: UnsafeRawBufferPointer) -> Int? {
+        var end = bytes.count - usageKey.count
+        while end >= 0 {
+            if bytes[end] == usageKey[0], matchesKey(bytes, at: end) {
+                var cursor = end + usageKey.count
+                while cursor < bytes.count, isSpace(bytes[cursor]) { cursor += 1 }
+                if cursor < bytes.count, bytes[cursor] == UInt8(ascii: ":") {
+                    cursor += 1
+                    while cursor < bytes.count, isSpace(bytes[cursor]) { cursor += 1 }
+                    if cursor < bytes.count, bytes[cursor] == UInt8(ascii: "{") { return cursor }
+                }
+            }
+            end -= 1
+        }
+        return nil
+    }
+
+    private static func matchesKey(_ bytes: UnsafeRawBufferPointer, at start: Int) -> Bool {
+        for offset in 1..<usageKey.count where bytes[start + offset] != usageKey[offset] { return false }
+        return true
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+            || byte == UInt8(ascii: "\t")
+    }
+
+    private static func assign(_ value: Int, key: UnsafeRawBufferPointer, to counts: inout Counts) {
+        switch String(decoding: key, as: UTF8.self) {
+        case "input_tokens": counts.input = value
+        case "output_tokens": counts.output = value
+        case "cache_creation_input_tokens": counts.cacheCreation = value
+        case "cache_read_input_tokens": counts.cacheRead = value
+        default: break
+        }
     }
 }
 

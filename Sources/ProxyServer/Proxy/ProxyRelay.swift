@@ -160,8 +160,10 @@ public struct ProxyRelay: Sendable {
     /// The whole request body (kept for replay on failover), gzip decoded when the client sent it encoded;
     /// either way no more than `limits.max_request_body` bytes.
     private func readBody(_ request: Request, headers: inout HTTPFields, requestID: String) async -> BodyResult {
-        let tooLarge = AnthropicError.response(
-            413, "request_too_large", "request body larger than \(maxRequestBody) bytes", requestID: requestID)
+        var tooLarge: Response {
+            AnthropicError.response(
+                413, "request_too_large", "request body larger than \(maxRequestBody) bytes", requestID: requestID)
+        }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maxRequestBody)
