@@ -153,7 +153,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyHTTP2Tests",
-            dependencies: ["ProxyHTTP2", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ProxyHTTP2", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -23,6 +23,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     public struct Configuration: Sendable {
         public var session = H2Session.Settings()
         public var streamWriteHighWatermark = 256 << 10
+        /// A PING not acknowledged within this closes the connection: the peer (or the path to it) is dead, and
+        /// its streams fail now instead of waiting for TCP to notice.
+        public var pingTimeout: TimeAmount = .seconds(20)
 
         public init() {}
     }
@@ -55,6 +58,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     private var flushScheduled = false
     /// The first error seen on the connection, reported with `.closed`.
     private var failure: String?
+    /// Armed by `ping()`, cancelled by the acknowledgement.
+    private var pingDeadline: Scheduled<Void>?
 
     public init(configuration: Configuration = Configuration(), onEvent: @escaping @Sendable (ConnectionEvent) -> Void)
         throws(H2Error)
@@ -95,6 +100,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
     public func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
+        pingDeadline?.cancel()
+        pingDeadline = nil
         let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
         for (_, stream) in streams { stream.fail(closed) }
         streams.removeAll()
@@ -150,7 +157,8 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .settings(let maxConcurrentStreams, _):
                 onEvent(.settings(maxConcurrentStreams: Int(maxConcurrentStreams)))
             case .pingAcknowledged:
-                break
+                pingDeadline?.cancel()
+                pingDeadline = nil
             }
         }
     }
@@ -210,8 +218,15 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         flushOutput()
     }
 
+    /// Sends a PING; without its ACK within `pingTimeout` the connection is closed (one PING outstanding at most).
     public func ping() {
+        guard pingDeadline == nil, let context, !isClosed else { return }
         session.ping()
+        pingDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.pingTimeout) { [self] in
+            pingDeadline = nil
+            failure = failure ?? "no PING acknowledgement within \(configuration.pingTimeout)"
+            self.context?.close(promise: nil)
+        }
         flushOutput()
     }
 

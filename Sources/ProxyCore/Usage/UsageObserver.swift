@@ -8,7 +8,7 @@ public struct UsageObserver: Sendable {
 
     public let kind: Kind
     private var buffer: [UInt8] = []
-    private var currentEvent = ""
+    private var currentEvent = Event.other
     private let jsonLimit: Int
     public private(set) var usage = Usage()
 
@@ -49,16 +49,27 @@ public struct UsageObserver: Sendable {
 
     private static let eventPrefix = Array("event:".utf8)
     private static let dataPrefix = Array("data:".utf8)
+    private static let messageStart = Array("message_start".utf8)
+    private static let messageDelta = Array("message_delta".utf8)
+
+    /// The SSE events that carry usage; every other event's data lines are skipped.
+    enum Event { case other, messageStart, messageDelta }
 
     private mutating func line(_ raw: some BidirectionalCollection<UInt8>) {
         var text = raw[...]
         if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
         if text.isEmpty {
-            currentEvent = ""
+            currentEvent = .other
         } else if text.starts(with: Self.eventPrefix) {
-            currentEvent = String(decoding: text.dropFirst(6), as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        } else if currentEvent == "message_start" || currentEvent == "message_delta", text.starts(with: Self.dataPrefix)
-        {
+            // Compared as bytes: a String per event line (and Foundation's trimming) cost a third of the relay's
+            // CPU on a 55-event stream.
+            var name = text.dropFirst(Self.eventPrefix.count)
+            while name.first == UInt8(ascii: " ") || name.first == UInt8(ascii: "\t") { name = name.dropFirst() }
+            while name.last == UInt8(ascii: " ") || name.last == UInt8(ascii: "\t") { name = name.dropLast() }
+            currentEvent =
+                name.elementsEqual(Self.messageStart)
+                ? .messageStart : name.elementsEqual(Self.messageDelta) ? .messageDelta : .other
+        } else if currentEvent != .other, text.starts(with: Self.dataPrefix) {
             dataLine(text.dropFirst(5))
         }
     }
@@ -75,9 +86,9 @@ public struct UsageObserver: Sendable {
 
     private mutating func dataLine(_ json: some Collection<UInt8>) {
         let counts = Array(json).withUnsafeBytes { UsageScan.lastUsage(in: $0) }
-        if currentEvent == "message_start" {
+        if currentEvent == .messageStart {
             apply(counts, output: false)
-        } else if currentEvent == "message_delta", let output = counts.output {
+        } else if currentEvent == .messageDelta, let output = counts.output {
             // Cumulative: the last delta's count is the message's.
             usage.outputTokens = output
         }
