@@ -5,10 +5,16 @@ BIN := bin/claude-proxy
 CONFIG ?= config.yaml
 CERTS ?= certs
 # System packages the build and the tests need (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy
+APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy \
+	python3 python3-venv python3-pip faketime
 FORMAT_PATHS := Package.swift Sources Tests
 
-.PHONY: all deps build run be test format format-check test-coverage certs clean
+# The end-to-end suite (tests/e2e): the official `anthropic` SDK from PyPI in its own virtual environment.
+E2E_VENV := .venv-e2e
+E2E_PYTHON ?= python3
+E2E_ARGS ?=
+
+.PHONY: all deps build run be test test-e2e e2e-venv e2e-run format format-check test-coverage certs clean
 
 all: build
 
@@ -44,9 +50,28 @@ run: build $(CONFIG) certs
 
 be: run
 
-test: deps
+test: deps e2e-venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+	@$(MAKE) --no-print-directory e2e-run
+
+# The end-to-end suite alone: the debug binaries (claude-proxy, mock-claude), then pytest.
+test-e2e: deps e2e-venv
+	$(SWIFT) build
+	@$(MAKE) --no-print-directory e2e-run
+
+$(E2E_VENV)/.installed: tests/e2e/requirements.txt
+	rm -rf $(E2E_VENV)
+	$(E2E_PYTHON) -m venv $(E2E_VENV)
+	$(E2E_VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+	touch $@
+
+e2e-venv: $(E2E_VENV)/.installed
+
+# Bounded: on SIGTERM pytest's teardown stops the servers it started (by PID).
+e2e-run:
+	E2E_BIN_DIR="$$($(SWIFT) build --show-bin-path)" timeout -k 10 300 \
+		$(E2E_VENV)/bin/python -m pytest tests/e2e $(E2E_ARGS)
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
@@ -62,4 +87,4 @@ test-coverage: deps
 		-ignore-filename-regex='(\.build|Tests|checkouts)/'
 
 clean:
-	rm -rf .build bin
+	rm -rf .build bin $(E2E_VENV)

@@ -135,6 +135,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Test-only: the stateful mock Claude API and token endpoint that the end-to-end suite (tests/e2e) runs.
+        .executableTarget(
+            name: "mock-claude",
+            dependencies: [
+                "ProxyTesting", "ProxyServer", "ProxyTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ProxyTLSTests",
             dependencies: [

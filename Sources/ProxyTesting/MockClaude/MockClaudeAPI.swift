@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// A mock Claude Messages API on our own server stack (TLS + HTTP/2 + HTTP/1.1 front door), for upstream and
+/// A stateless mock Claude Messages API on our own server stack (TLS + HTTP/2 + HTTP/1.1 front door), for upstream and
 /// relay tests. It answers `POST /v1/messages` with a JSON message or, for `"stream": true`, the SSE events of
 /// ANTHROPIC-WIRE.md, and `GET /v1/models`. Requests need `authorization: Bearer <token>`.
 ///
@@ -13,9 +13,10 @@ import NIOCore
 /// - `rst-mid-body`: part of the body, then the stream is reset
 /// - `slow-drip`: SSE events 200 ms apart
 /// - `status-429`, `status-529`, `status-500`: that error in Anthropic's shape (429 with `retry-after: 7`)
-/// A refused connection needs no route: use a port nothing listens on.
+/// A refused connection needs no route: use a port nothing listens on. `MockClaudeService` is the stateful one
+/// (OAuth logins, rotating refresh tokens, per-account faults, counters) that the end-to-end suite runs.
 public enum MockClaudeAPI {
-    public static let messageID = "msg_mock_0001"
+    public static let messageID = MockClaudeBodies.messageID
 
     public static func routes(token: String) -> @Sendable (Router<BasicRequestContext>) -> Void {
         routes(tokens: [token: ""])
@@ -44,7 +45,7 @@ public enum MockClaudeAPI {
                 guard authenticate(request, tokens: tokens) != nil else {
                     return error(401, "authentication_error", "invalid bearer token")
                 }
-                return json(200, #"{"data":[{"id":"claude-sonnet-4-5","type":"model"}],"has_more":false}"#)
+                return json(200, MockClaudeBodies.modelsJSON)
             }
             router.post("/v1/oauth/token") { _, _ -> Response in
                 guard let refreshed else { return json(400, #"{"error":"invalid_grant","error_description":"no"}"#) }
@@ -100,48 +101,14 @@ public enum MockClaudeAPI {
             })
     }
 
-    static func json(_ status: Int, _ text: String) -> Response {
-        Response(
-            status: .init(code: status),
-            headers: [.contentType: "application/json", HTTPField.Name("request-id")!: "req_mock"],
-            body: .init(byteBuffer: ByteBuffer(string: text)))
-    }
+    static func json(_ status: Int, _ text: String) -> Response { MockClaudeBodies.json(status, text) }
 
     static func error(_ status: Int, _ type: String, _ message: String) -> Response {
-        json(status, #"{"type":"error","error":{"type":"\#(type)","message":"\#(message)"},"request_id":"req_mock"}"#)
+        MockClaudeBodies.error(status, type, message)
     }
 
-    public static let messageJSON = #"""
-        {"id":"msg_mock_0001","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello from the mock."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":6,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}
-        """#
+    public static let messageJSON = MockClaudeBodies.messageJSON
 
     /// message_start, content_block_start, ping, 5 text deltas, content_block_stop, message_delta, message_stop.
-    public static let sseEvents: [String] = {
-        func event(_ name: String, _ data: String) -> String { "event: \(name)\ndata: \(data)\n\n" }
-        var events = [
-            event(
-                "message_start",
-                #"{"type":"message_start","message":{"id":"msg_mock_0001","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"usage":{"input_tokens":12,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}"#
-            ),
-            event(
-                "content_block_start",
-                #"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
-            event("ping", #"{"type":"ping"}"#),
-        ]
-        for word in ["Hello", " from", " the", " mock", "."] {
-            events.append(
-                event(
-                    "content_block_delta",
-                    #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\#(word)"}}"#))
-        }
-        events += [
-            event("content_block_stop", #"{"type":"content_block_stop","index":0}"#),
-            event(
-                "message_delta",
-                #"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":6}}"#
-            ),
-            event("message_stop", #"{"type":"message_stop"}"#),
-        ]
-        return events
-    }()
+    public static let sseEvents = MockClaudeBodies.sseEvents
 }
