@@ -29,6 +29,13 @@ import Testing
             #expect(nghttp.exitCode == 0, "\(nghttp.output)")
             #expect(nghttp.stdout.contains(":status: 200"))
             #expect(nghttp.stdout.contains(#""status":"no_accounts""#))
+            let date = nghttp.stdout.split(separator: "\n").first { $0.contains("date: ") }
+            let text = date.map { String($0.split(separator: "date: ", maxSplits: 1).last ?? "") } ?? ""
+            #expect(
+                text.range(
+                    of: #"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$"#,
+                    options: .regularExpression)
+                    != nil, "an IMF-fixdate Date header (RFC 9110 §6.6.1): \(text)")
             let h2load = try await blocking {
                 try ProcessRunner.run([
                     "h2load", "-n", "2000", "-c", "4", "-m", "32", "https://127.0.0.1:\(server.port)/health",

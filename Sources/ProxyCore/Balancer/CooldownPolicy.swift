@@ -3,12 +3,14 @@ import Foundation
 /// Turns an upstream response into the account's next `RateLimitState` (passive health, like Envoy's outlier
 /// detection: we learn from the responses we already relay).
 ///
-/// On 429 (rate limited) and 529 (overloaded) the account cools down until the first hint present, in this order:
+/// On 429 (rate limited) the account cools down until the first hint present, in this order:
 /// `retry-after` (delta seconds, RFC 9110 §10.2.3), `anthropic-ratelimit-unified-reset` (epoch seconds, subscription
 /// accounts), `anthropic-ratelimit-requests-reset` (RFC 3339). `retry-after` comes first because it speaks about this
 /// very rejection, while the reset headers may describe a longer window than the one that tripped. With no usable
 /// hint the cooldown is `fallback`, doubled for each such response in a row (5 s, 10 s, 20 s … capped at
 /// `maxFallback`): a bare 429 must not bench an account for long. A 2xx resets the streak and ends the cooldown.
+/// A 529 (overloaded) says nothing about the account — the service is busy for everyone — so it cools nothing
+/// down; the relay retries it after a backoff, on whichever account comes next (the only one, if there is one).
 public struct CooldownPolicy: Sendable, Equatable {
     public var fallback: TimeInterval
     public var maxFallback: TimeInterval
@@ -29,7 +31,7 @@ public struct CooldownPolicy: Sendable, Equatable {
         case 200..<300:
             next.consecutiveRateLimits = 0
             next.coolingDownUntil = nil
-        case 429, 529:
+        case 429:
             if let until = resetHint(headers, now: now) {
                 next.consecutiveRateLimits = 0
                 next.coolingDownUntil = max(until, state.coolingDownUntil ?? until)

@@ -74,6 +74,7 @@ struct HTTP2StreamResponder: Sendable {
         for field in response.headers where !connectionSpecific.contains(field.name.canonicalName) {
             fields.append(H2Field(field.name.canonicalName, field.value))
         }
+        if response.headers[.date] == nil { fields.append(H2Field("date", HTTPDate.now())) }
         if response.headers[.contentLength] == nil, let length = response.body.contentLength {
             fields.append(H2Field("content-length", "\(length)"))
         }

@@ -264,7 +264,10 @@ public struct ProxyRelay: Sendable {
                 var observer = UsageObserver(contentType: contentType)
                 var firstByte: ContinuousClock.Instant?
                 var failure: String?
+                var delivered = false
                 defer {
+                    // The client left (or the body broke): the upstream stream must not run on unread.
+                    if !delivered { exchange.stream.cancel() }
                     let counted = observer.finish()
                     recorder?.record(counted, for: account, clientKey: finalRecord.client)
                     finalRecord.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
@@ -286,6 +289,7 @@ public struct ProxyRelay: Sendable {
                     try await writer.write(ByteBuffer(string: Self.errorEvent(for: error, requestID: requestID)))
                 }
                 try await writer.finish(nil)
+                delivered = true
             })
     }
 
