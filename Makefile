@@ -7,8 +7,12 @@ CERTS ?= certs
 # System packages the build and the tests need (checked with dpkg, installed with apt-get when missing).
 APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy
 FORMAT_PATHS := Package.swift Sources Tests
+# Dashboard browser tests (Tests/Browser): Debian's Chromium and its driver, Selenium from PyPI in a venv.
+APT_PACKAGES += python3 python3-venv python3-pip chromium chromium-driver
+BROWSER_VENV := .venv-browser
+SELENIUM_VERSION := 4.51.0
 
-.PHONY: all deps build run be test format format-check test-coverage certs clean
+.PHONY: all deps build run be test test-browser dashboard format format-check test-coverage certs clean
 
 all: build
 
@@ -47,6 +51,22 @@ be: run
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+	@$(MAKE) --no-print-directory test-browser
+
+$(BROWSER_VENV)/.selenium-$(SELENIUM_VERSION):
+	python3 -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install --quiet selenium==$(SELENIUM_VERSION)
+	@touch $@
+
+# Drives headless Chromium through the dashboard of the debug binary; screenshots in test-output/browser/.
+test-browser: deps $(BROWSER_VENV)/.selenium-$(SELENIUM_VERSION)
+	$(SWIFT) build --product claude-proxy
+	CLAUDE_PROXY_BIN="$$($(SWIFT) build --show-bin-path)/claude-proxy" \
+		$(BROWSER_VENV)/bin/python Tests/Browser/run.py
+
+# After editing a file under Sources/ProxyServer/Dashboard/Assets.
+dashboard:
+	scripts/embed-dashboard.sh
 
 format:
 	$(SWIFT) format --in-place --recursive --parallel $(FORMAT_PATHS)
@@ -62,4 +82,4 @@ test-coverage: deps
 		-ignore-filename-regex='(\.build|Tests|checkouts)/'
 
 clean:
-	rm -rf .build bin
+	rm -rf .build bin $(BROWSER_VENV)
