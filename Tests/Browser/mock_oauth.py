@@ -3,7 +3,7 @@
 GET  /oauth/authorize   shows `good-code#STATE` like platform.claude.com's code page, or, when the
                         redirect_uri is a loopback /oauth/callback, redirects there with the code.
 POST /v1/oauth/token    `good-code` gets tokens for alice@example.com; any other code gets 400 invalid_grant;
-                        a refresh grant gets new tokens.
+                        a refresh grant gets new tokens, unless its refresh token starts with `revoked-`.
 Tokens are made at run time; `issued` keeps them so tests can check that none is ever shown.
 """
 
@@ -123,8 +123,10 @@ class MockOAuth:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 mock.grants.append(body.get("grant_type"))
                 grant = body.get("grant_type")
+                refresh_token = body.get("refresh_token") or ""
                 accepted = (grant == "authorization_code" and body.get("code") == GOOD_CODE
-                            and body.get("code_verifier")) or (grant == "refresh_token" and body.get("refresh_token"))
+                            and body.get("code_verifier")) or (grant == "refresh_token" and refresh_token
+                                                               and not refresh_token.startswith("revoked-"))
                 if not accepted:
                     error = {"error": "invalid_grant", "error_description": "bad code"}
                     return self._send(400, "application/json", json.dumps(error))

@@ -109,9 +109,14 @@ class DashboardCase(unittest.TestCase):
 
     def authorize(self):
         """Clicks “Authorize with Claude”, reads the code the (mock) Claude page shows in the new tab, closes it."""
-        dashboard = self.driver.current_window_handle
         before = set(self.driver.window_handles)
         self.find("#authorize").click()
+        return self.authorize_in_open_tab(before)
+
+    def authorize_in_open_tab(self, before=None):
+        """Reads the code from the Claude login tab the dashboard opened (the one tab beyond `before`)."""
+        dashboard = self.driver.current_window_handle
+        before = before or {dashboard}
         self.browser.wait(lambda driver: len(set(driver.window_handles) - before) == 1, 10, "no new tab opened")
         (tab,) = set(self.driver.window_handles) - before
         self.driver.switch_to.window(tab)
@@ -140,13 +145,16 @@ class DashboardCase(unittest.TestCase):
     def accounts(self):
         return self.api("GET", "/api/accounts")["accounts"]
 
-    def import_account(self, name, hours):
-        """An account from a Claude Code credentials file, through the API; its made-up tokens join the secrets
-        that must never show on the page."""
-        tokens = [f"sk-ant-oat01-{name}-" + "x" * 24, f"sk-ant-ort01-{name}-" + "x" * 24]
+    def import_account(self, name, hours, refresh_prefix="", email=None):
+        """An account in the seed's JSON form, through the API; its made-up tokens join the secrets that must
+        never show on the page."""
+        tokens = [f"sk-ant-oat01-{name}-" + "x" * 24, f"{refresh_prefix}sk-ant-ort01-{name}-" + "x" * 24]
         self.rig.mock.issued += tokens
-        return self.api("POST", f"/api/accounts/import?name={name}", {
-            "access_token": tokens[0], "refresh_token": tokens[1], "expires_at": int(time.time() + hours * 3600) * 1000})
+        account = {"access_token": tokens[0], "refresh_token": tokens[1],
+                   "expires_at": int(time.time() + hours * 3600) * 1000}
+        if email:
+            account["email"] = email
+        return self.api("POST", f"/api/accounts/import?name={name}", account)
 
 
 class AccountLifecycleTest(DashboardCase):
@@ -253,6 +261,35 @@ class AccountLifecycleTest(DashboardCase):
         self.text_in("#sign-in-error", "Signed out.")
         self.assertEqual(self.driver.execute_script("return sessionStorage.length"), 0)
         self.assert_console_clean()
+
+    def test_relogin_brings_back_an_account_whose_refresh_token_was_rejected(self):
+        self.signed_in()
+        account = self.import_account("carol", hours=1, refresh_prefix="revoked-", email="alice@example.com")
+        self.refresh_now()
+        row = f'tr[data-account="{account["id"]}"]'
+        self.visible(row)
+        self.find(f"{row} button[data-action=refresh]").click()
+        self.text_in("#notice", "Refreshing “carol” failed: invalid_grant")
+        self.text_in(f"{row} td.status", "needs re-login")
+        self.text_in(f"{row} td.refresh-error", "invalid_grant")
+        self.text_in("#health-status", "No account can serve")
+        relogin = self.find(f"{row} button[data-action=relogin]")
+        self.assertTrue(relogin.is_displayed(), "an account that needs a login offers Re-login")
+        self.browser.screenshot("11-needs-relogin")
+        self.assert_console_clean(allowed=[(f"/api/accounts/{account['id']}/refresh", 400)])
+
+        relogin.click()
+        self.text_in("#login-purpose", "“carol” gets the new tokens")
+        self.paste(self.authorize_in_open_tab())
+        self.text_in("#notice", "“carol” is logged in again")
+        self.text_in(f"{row} td.status", "active")
+        self.text_in(f"{row} td.refresh-error", "—")
+        self.assertFalse(self.find(f"{row} button[data-action=relogin]").is_displayed())
+        (again,) = self.accounts()
+        self.assertEqual((again["id"], again["state"]), (account["id"], "available"), "same account, new tokens")
+        self.assert_no_secret_on_page()
+        self.assert_console_clean()
+        self.api("DELETE", f"/api/accounts/{account['id']}")
 
     def test_table_refresh_keeps_focus_and_shows_changes_made_elsewhere(self):
         self.signed_in()

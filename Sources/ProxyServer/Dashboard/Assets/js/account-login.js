@@ -66,9 +66,10 @@ export class AccountLogin {
   async begin(account = null) {
     const { elements } = this;
     this.reset();
-    elements.purpose.textContent = account
-      ? `Sign in to Claude as ${account.email ?? account.name} in the new tab; “${account.name}” gets the new tokens.`
-      : "Sign in to Claude in a new tab, then come back here.";
+    if (account) {
+      elements.purpose.textContent =
+        `Sign in to Claude as ${account.email ?? account.name} in the new tab; “${account.name}” gets the new tokens.`;
+    }
     elements.authorize.disabled = true;
     let started;
     let known;
@@ -101,6 +102,7 @@ export class AccountLogin {
     if (this.login?.timer) clearInterval(this.login.timer);
     this.login = null;
     const { elements } = this;
+    elements.purpose.textContent = "Sign in to Claude in a new tab, then come back here.";
     elements.panel.hidden = true;
     elements.form.reset();
     this.showError("");

@@ -44,7 +44,7 @@ function notify(text, failed = false) {
   view.notice.classList.toggle("failed", failed);
 }
 
-function showSignIn(message = "") {
+function showSignIn(message = "", { failure = true } = {}) {
   for (const timer of timers) clearInterval(timer);
   timers = [];
   login.reset();
@@ -52,6 +52,7 @@ function showSignIn(message = "") {
   view.signOut.hidden = true;
   view.signIn.hidden = false;
   view.signInError.textContent = message;
+  view.signInError.classList.toggle("info", !failure);
   view.keyInput.focus();
 }
 
@@ -103,14 +104,15 @@ function tick() {
 
 /** Runs an account action once at a time per account, reports the outcome, and refreshes the table. */
 const running = new Set();
-async function act(account, work, success) {
+async function act(account, work, success, failure = "") {
   if (running.has(account.id)) return;
   running.add(account.id);
   try {
     const result = await work();
     notify(success(result));
   } catch (error) {
-    failed(error);
+    if (error.status === 401 || error.status === 403 || !failure) failed(error);
+    else notify(`${failure}: ${error.message}`, true);
   } finally {
     running.delete(account.id);
   }
@@ -134,6 +136,7 @@ const table = new AccountsTable(byId("accounts"), byId("no-accounts"), {
       account,
       () => admin.refresh(account.id),
       (updated) => `“${updated.name}” has a new token; it expires in ${countdown(updated.expires_in_s)}.`,
+      `Refreshing “${account.name}” failed`,
     );
   },
   remove: async (account) => {
@@ -179,6 +182,7 @@ view.signInForm.addEventListener("submit", async (event) => {
   try {
     await admin.checkKey(key);
   } catch (error) {
+    view.signInError.classList.remove("info");
     view.signInError.textContent =
       error.status === 401 ? "Wrong admin key."
       : error.status === 403 ? "That is a client key: the dashboard needs the admin key."
@@ -194,7 +198,7 @@ view.signInForm.addEventListener("submit", async (event) => {
 
 view.signOut.addEventListener("click", () => {
   sessionKey.forget();
-  showSignIn("Signed out.");
+  showSignIn("Signed out.", { failure: false });
 });
 
 document.addEventListener("visibilitychange", () => {
