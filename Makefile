@@ -8,13 +8,17 @@ CERTS ?= certs
 APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy \
 	python3 python3-venv python3-pip faketime
 FORMAT_PATHS := Package.swift Sources Tests
+# Dashboard browser tests (Tests/Browser): Debian's Chromium and its driver, Selenium from PyPI in a venv.
+APT_PACKAGES += python3 python3-venv python3-pip chromium chromium-driver
+BROWSER_VENV := .venv-browser
+SELENIUM_VERSION := 4.51.0
 
 # The end-to-end suite (tests/e2e): the official `anthropic` SDK from PyPI in its own virtual environment.
 E2E_VENV := .venv-e2e
 E2E_PYTHON ?= python3
 E2E_ARGS ?=
 
-.PHONY: all deps build run be test test-e2e e2e-venv e2e-run format format-check test-coverage certs clean
+.PHONY: all deps build run be test test-e2e e2e-venv e2e-run test-browser dashboard format format-check test-coverage certs clean
 
 all: build
 
@@ -54,6 +58,22 @@ test: deps e2e-venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 	@$(MAKE) --no-print-directory e2e-run
+	@$(MAKE) --no-print-directory test-browser
+
+$(BROWSER_VENV)/.selenium-$(SELENIUM_VERSION):
+	python3 -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/pip install --quiet selenium==$(SELENIUM_VERSION)
+	@touch $@
+
+# Drives headless Chromium through the dashboard of the debug binary; screenshots in test-output/browser/.
+test-browser: deps $(BROWSER_VENV)/.selenium-$(SELENIUM_VERSION)
+	$(SWIFT) build --product claude-proxy
+	CLAUDE_PROXY_BIN="$$($(SWIFT) build --show-bin-path)/claude-proxy" \
+		$(BROWSER_VENV)/bin/python Tests/Browser/run.py
+
+# After editing a file under Sources/ProxyServer/Dashboard/Assets.
+dashboard:
+	scripts/embed-dashboard.sh
 
 # The end-to-end suite alone: the debug binaries (claude-proxy, mock-claude), then pytest.
 test-e2e: deps e2e-venv
@@ -87,4 +107,4 @@ test-coverage: deps
 		-ignore-filename-regex='(\.build|Tests|checkouts)/'
 
 clean:
-	rm -rf .build bin $(E2E_VENV)
+	rm -rf .build bin $(E2E_VENV) $(BROWSER_VENV)

@@ -83,6 +83,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
+                "COpenSSL",
                 "ProxyTLS",
                 "ProxyHTTP2",
                 "ProxyUpstream",
@@ -102,6 +103,8 @@ let package = Package(
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            // The dashboard's files are compiled in through EmbeddedDashboardFiles.swift (scripts/embed-dashboard.sh).
+            exclude: ["Dashboard/Assets"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

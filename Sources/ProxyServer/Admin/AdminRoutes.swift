@@ -4,7 +4,8 @@ import Hummingbird
 import ProxyCore
 
 /// The admin API (docs/admin-api.md): `/api/*`, `/oauth/*` and `/metrics`, each with the security headers, all
-/// but `/oauth/callback` (and `/metrics` when `metrics.public`) behind the admin key.
+/// but `/oauth/callback` (and `/metrics` when `metrics.public`) behind the admin key; and the dashboard's files at
+/// `/`, with the same headers and no key.
 public struct AdminRoutes: Sendable {
     let authentication: ClientAuthentication
     let accounts: AccountRoutes
@@ -12,6 +13,7 @@ public struct AdminRoutes: Sendable {
     let metrics: ProxyMetrics
     let metricsArePublic: Bool
     let tls: Bool
+    let dashboard = DashboardRoutes()
 
     public init(
         config: ProxyConfig, administration: AccountAdministration, login: OAuthLogin, usage: UsageRecorder?,
@@ -28,6 +30,7 @@ public struct AdminRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         let security = SecurityHeadersMiddleware<BasicRequestContext>(tls: tls)
+        dashboard.register(on: router.group().add(middleware: security))
         let adminOnly = AdminGuard<BasicRequestContext>(authentication: authentication, metrics: metrics)
         accounts.register(on: router.group("/api").add(middleware: security).add(middleware: adminOnly))
         let oauthGroup = router.group("/oauth").add(middleware: security)

@@ -61,7 +61,7 @@ enum CallbackPage {
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><title>\(escape(title)) · claude-proxy</title>
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <link rel="stylesheet" href="/app.css"></head>
+            <link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/app.css"></head>
             <body class="callback"><main><h1>\(escape(title))</h1><p id="result">\(escape(message))</p>
             <p><a href="/">Back to the dashboard</a></p></main></body></html>
             """
