@@ -30,21 +30,57 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         public init() {}
     }
 
+    /// A stream's reader: async code (a head promise and a body sequence) or, on the event loop itself, a
+    /// delegate (the relay's fast path).
     final class StreamState: H2StreamFlow {
         var head: EventLoopPromise<[H2Field]>?
-        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+        let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+        var delegate: (any H2ClientStreamDelegate)?
 
         init(head: EventLoopPromise<[H2Field]>, body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation) {
             self.head = head
             self.body = body
         }
 
+        init(delegate: any H2ClientStreamDelegate) {
+            self.body = nil
+            self.delegate = delegate
+        }
+
+        func receivedHead(_ fields: [H2Field]) {
+            if let head {
+                self.head = nil
+                head.succeed(fields)
+            } else if let delegate, !headSeen {
+                headSeen = true
+                delegate.responseHead(fields)
+            }
+        }
+        private var headSeen = false
+
+        func received(_ bytes: ByteBuffer) {
+            if let body { body.yield(bytes) } else { delegate?.responseData(bytes) }
+        }
+
+        func ended() {
+            if let body {
+                body.finish()
+            } else if let delegate {
+                self.delegate = nil
+                delegate.responseEnded()
+            }
+        }
+
         func fail(_ error: any Error) {
             head?.fail(error)
             head = nil
-            body.finish(throwing: error)
+            body?.finish(throwing: error)
             writeWaiter?.fail(error)
             writeWaiter = nil
+            if let delegate {
+                self.delegate = nil
+                delegate.streamFailed(error)
+            }
         }
     }
 
@@ -120,30 +156,31 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             switch event {
             case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { continue }
-                if let head = stream.head {
-                    // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
-                    if let status = fields[field: ":status"], status.hasPrefix("1") { continue }
-                    stream.head = nil
-                    head.succeed(fields)
-                }
-                if endStream { stream.body.finish() }
+                // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
+                if let status = fields[field: ":status"], status.hasPrefix("1") { continue }
+                stream.receivedHead(fields)
+                if endStream { stream.ended() }
             case .data(let id, let bytes):
                 if let stream = streams[id] {
                     stream.unconsumed += bytes.readableBytes
-                    stream.body.yield(bytes)
+                    stream.received(bytes)
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
                 }
             case .endStream(let id):
-                streams[id]?.body.finish()
+                streams[id]?.ended()
             case .reset(let id, let code):
                 remove(id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
             case .streamClosed(let id, let code):
                 if let stream = remove(id) {
                     if code == H2ErrorCode.noError {
                         stream.head?.fail(H2StreamClosedError(streamID: id, errorCode: code))
-                        stream.body.finish()
+                        stream.head = nil
                         stream.writeWaiter?.succeed(())
+                        stream.writeWaiter = nil
+                        stream.body?.finish()
+                        // A delegate still listening never saw the end of a response.
+                        stream.fail(H2StreamClosedError(streamID: id, errorCode: code))
                     } else {
                         stream.fail(H2StreamClosedError(streamID: id, errorCode: code))
                     }
@@ -181,6 +218,34 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         streams[id] = StreamState(head: head, body: body)
         scheduleFlush()
         return id
+    }
+
+    /// Opens a request stream read by `delegate` on this event loop (no tasks, no promises); the request body,
+    /// if any, follows with `send(streamID:_:endStream:)`.
+    public func open(_ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate) throws -> Int32 {
+        guard !isClosed else { throw H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel) }
+        let id = try session.submitRequest(fields, endStream: endStream)
+        streams[id] = StreamState(delegate: delegate)
+        scheduleFlush()
+        return id
+    }
+
+    /// Queues request body bytes (the relay's bodies are in memory already: no backpressure needed here).
+    public func send(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool) {
+        guard streams[streamID] != nil else { return }
+        session.sendBody(streamID: streamID, bytes, endStream: endStream)
+        scheduleFlush()
+    }
+
+    /// The delegate passed `count` response bytes on: the stream's window may open again.
+    public func consume(streamID: Int32, _ count: Int) {
+        consumed(streamID: streamID, count)
+    }
+
+    /// RST_STREAM CANCEL from the delegate's side; the delegate hears nothing more.
+    public func cancelStream(_ streamID: Int32) {
+        streams[streamID]?.delegate = nil
+        cancel(streamID: streamID)
     }
 
     func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool, promise: EventLoopPromise<Void>) {
@@ -253,6 +318,16 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension H2ClientHandler: Sendable {}
+
+/// Reads one upstream response on the connection's event loop (see `H2ClientHandler.open(_:endStream:delegate:)`).
+/// Exactly one of `responseEnded` and `streamFailed` ends the conversation.
+public protocol H2ClientStreamDelegate: AnyObject {
+    func responseHead(_ fields: [H2Field])
+    /// Give the bytes back with `consume(streamID:_:)` once passed on: until then they hold the window.
+    func responseData(_ bytes: ByteBuffer)
+    func responseEnded()
+    func streamFailed(_ error: any Error)
+}
 
 /// One request stream on an upstream HTTP/2 connection, used from async code; every call hops to the loop.
 public final class H2ClientStream: Sendable {

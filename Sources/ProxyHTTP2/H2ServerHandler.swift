@@ -24,6 +24,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         public var idleTimeout: TimeAmount = .seconds(60)
         /// Where protocol violations and floods are reported (one line per connection closed for them).
         public var logger: Logger?
+        /// Offered every new request stream first (the relay's fast path).
+        public var interceptor: (any H2StreamInterceptor)?
 
         public init() {}
     }
@@ -32,6 +34,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         let body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
         /// The response is complete: request body bytes that still arrive are consumed and dropped.
         var discardInbound = false
+        /// Set for an intercepted stream: it gets the events instead of `body`.
+        var delegate: (any H2InterceptedStreamDelegate)?
 
         init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) {
             self.body = body
@@ -113,11 +117,16 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         idleTimer?.cancel()
         idleTimer = nil
         let closed = H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel)
-        for (_, stream) in streams {
+        let ending = streams
+        streams.removeAll()
+        for (_, stream) in ending {
             stream.body?.finish(throwing: closed)
             stream.writeWaiter?.fail(closed)
+            if let delegate = stream.delegate {
+                stream.delegate = nil
+                delegate.closed(closed)
+            }
         }
-        streams.removeAll()
         newStreams.finish()
         context.fireChannelInactive()
     }
@@ -142,7 +151,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             case .headers(let id, let fields, let endStream):
                 if let stream = streams[id] {
                     // Trailers: nothing to forward here, but they may end the body.
-                    if endStream { stream.body?.finish() }
+                    if endStream {
+                        stream.body?.finish()
+                        stream.delegate?.requestEnded()
+                    }
                 } else {
                     open(id, fields: fields, endStream: endStream, context: context)
                 }
@@ -150,11 +162,15 @@ public final class H2ServerHandler: ChannelDuplexHandler {
                 if let stream = streams[id], let body = stream.body, !stream.discardInbound {
                     stream.unconsumed += bytes.readableBytes
                     body.yield(bytes)
+                } else if let stream = streams[id], let delegate = stream.delegate, !stream.discardInbound {
+                    stream.unconsumed += bytes.readableBytes
+                    delegate.received(bytes)
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
                 }
             case .endStream(let id):
                 streams[id]?.body?.finish()
+                streams[id]?.delegate?.requestEnded()
             case .reset(let id, let code):
                 end(id, error: H2StreamClosedError(streamID: id, errorCode: code))
                 if !takeResetToken() {
@@ -176,6 +192,17 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        if let interceptor = configuration.interceptor {
+            let intercepted = H2InterceptedStream(handler: self, id: id, eventLoop: context.eventLoop)
+            let state = StreamState(body: nil)
+            streams[id] = state
+            if let delegate = interceptor.intercept(intercepted, fields: fields, endStream: endStream) {
+                state.delegate = delegate
+                if endStream { delegate.requestEnded() }
+                return
+            }
+            streams[id] = nil
+        }
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
         let inbound: H2InboundBody
         if endStream {
@@ -205,6 +232,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         } else {
             stream.body?.finish()
             stream.writeWaiter?.succeed(())
+        }
+        if let delegate = stream.delegate {
+            stream.delegate = nil
+            delegate.closed(error)
         }
     }
 
@@ -247,6 +278,44 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         stream.admitWrite(
             promise, queued: session.bufferedBodyBytes(streamID: streamID),
             highWatermark: configuration.streamWriteHighWatermark)
+    }
+
+    // MARK: - Calls from an intercepted stream's delegate (on the event loop)
+
+    func interceptedHead(_ id: Int32, _ fields: [H2Field], endStream: Bool) throws {
+        guard let stream = streams[id] else { throw H2StreamClosedError(streamID: id, errorCode: H2ErrorCode.cancel) }
+        try session.submitResponse(streamID: id, fields, endStream: endStream)
+        if endStream { responseComplete(stream, streamID: id) }
+        scheduleFlush()
+    }
+
+    func interceptedBody(_ id: Int32, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
+        guard let stream = streams[id], let context else { return true }
+        session.sendBody(streamID: id, bytes, endStream: endStream)
+        if endStream { responseComplete(stream, streamID: id) }
+        scheduleFlush()
+        guard session.bufferedBodyBytes(streamID: id) > configuration.streamWriteHighWatermark else { return true }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        stream.admitWrite(promise, queued: Int.max, highWatermark: 0)
+        promise.futureResult.assumeIsolated().whenSuccess { [weak stream] in stream?.delegate?.writable() }
+        return false
+    }
+
+    func handOver(_ id: Int32, fields: [H2Field], body: ByteBuffer, handover: (any Sendable)?) {
+        guard let stream = streams[id], let context else { return }
+        stream.delegate = nil
+        let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+        var inbound = H2InboundBody(stream: nil) { _ in }
+        if body.readableBytes > 0 {
+            // Already consumed by the delegate: the responder reads it without giving window back twice.
+            let (sequence, continuation) = AsyncThrowingStream.makeStream(
+                of: ByteBuffer.self, throwing: (any Error).self)
+            continuation.yield(body)
+            continuation.finish()
+            inbound = H2InboundBody(stream: sequence) { _ in }
+        }
+        newStreams.yield(
+            H2ServerStream(id: id, fields: fields, body: inbound, connection: connection, handover: handover))
     }
 
     func consumed(streamID: Int32, _ count: Int) {

@@ -6,13 +6,19 @@ public final class H2ServerStream: Sendable {
     public let id: Int32
     public let fields: [H2Field]
     public let body: H2InboundBody
+    /// What an interceptor that handed the stream over left for the responder (see `H2InterceptedStream`).
+    public let handover: (any Sendable)?
     let connection: NIOLoopBound<H2ServerHandler>
 
-    init(id: Int32, fields: [H2Field], body: H2InboundBody, connection: NIOLoopBound<H2ServerHandler>) {
+    init(
+        id: Int32, fields: [H2Field], body: H2InboundBody, connection: NIOLoopBound<H2ServerHandler>,
+        handover: (any Sendable)? = nil
+    ) {
         self.id = id
         self.fields = fields
         self.body = body
         self.connection = connection
+        self.handover = handover
     }
 
     var eventLoop: any EventLoop { connection.eventLoop }

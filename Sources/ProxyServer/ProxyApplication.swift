@@ -80,12 +80,15 @@ public struct ProxyApplication: Sendable {
         http2Settings.session.maxHeaderListSize = UInt32(limits.maxHeaderSize)
         http2Settings.idleTimeout = TimeAmount(limits.idleTimeout)
         http2Settings.logger = logger
+        if config.upstream.fastPath, let relay {
+            http2Settings.interceptor = FastRelay(relay: relay, logger: logger)
+        }
         let http2 = http2Settings
         let headerTimeout = TimeAmount(limits.headerTimeout)
         let tls = tlsContexts.map {
             FrontDoorChannel.TLS(contexts: $0, handshakeTimeout: TimeAmount(config.server.tls.handshakeTimeout))
         }
-        let http2Responder = HTTP2StreamResponder(responder: router.buildResponder(), logger: logger)
+        let http2Responder = HTTP2StreamResponder(responder: router.buildResponder(), relay: relay, logger: logger)
         return HTTPServerBuilder { responder in
             FrontDoorChannel(
                 http1: RequestHeadGuardChannel(

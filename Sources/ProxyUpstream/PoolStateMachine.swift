@@ -76,6 +76,14 @@ public struct PoolStateMachine: Sendable {
         return openConnectionIfNeeded()
     }
 
+    /// A stream slot at once, or nil when that would mean waiting (no connection with room, or others queued
+    /// first): the event-loop fast path then takes the ordinary, waiting way.
+    public mutating func acquireFreeStream(now: Double) -> ConnectionID? {
+        guard !shuttingDown, queue.isEmpty, let connection = connectionWithFreeStream() else { return nil }
+        _ = startStream(RequestID(-1), on: connection, now: now)
+        return connection
+    }
+
     /// The connection is up and the peer's SETTINGS arrived.
     public mutating func connectionEstablished(_ connection: ConnectionID, maxStreams: Int, now: Double) -> [Action] {
         guard connections[connection] == .connecting else { return [] }

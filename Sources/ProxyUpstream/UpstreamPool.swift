@@ -72,6 +72,30 @@ public final class UpstreamPool: Sendable {
         }
     }
 
+    /// Opens a stream read by `delegate` right now, on the calling event loop — only when a connection of this
+    /// pool on this loop has a free slot; nil otherwise (the caller takes the waiting path). The slot comes back
+    /// when the stream closes, as for any stream.
+    public func openStreamNow(
+        _ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate
+    ) -> (handler: H2ClientHandler, streamID: Int32)? {
+        let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection)? in
+            guard let id = state.machine.acquireFreeStream(now: Self.now()) else { return nil }
+            guard let handler = state.connections[id]?.handler else {
+                _ = state.machine.streamClosed(on: id, now: Self.now())
+                return nil
+            }
+            return (id, handler)
+        }
+        guard let (id, connection) = acquired else { return nil }
+        guard connection.eventLoop.inEventLoop,
+            let streamID = try? connection.value.open(fields, endStream: endStream, delegate: delegate)
+        else {
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            return nil
+        }
+        return (connection.value, streamID)
+    }
+
     public var connectionCount: Int { state.withLock { $0.machine.connectionCount } }
     public var openStreamCount: Int { state.withLock { $0.machine.openStreamCount } }
     public var queuedRequestCount: Int { state.withLock { $0.machine.queuedRequests } }

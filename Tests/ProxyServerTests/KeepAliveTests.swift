@@ -9,7 +9,7 @@ import Testing
         let server = try await TestServer.start(config: .testing(certificates: nil))
         defer { Task { try? await server.stop() } }
         return try await blocking {
-            let socket = try BlockingSocket(port: server.port, receiveTimeout: .seconds(5))
+            let socket = try BlockingSocket(port: server.port, receiveTimeout: .seconds(30))
             try socket.send(request)
             let first = String(decoding: try socket.receive(), as: UTF8.self)
             if let second {

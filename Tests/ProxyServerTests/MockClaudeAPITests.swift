@@ -36,12 +36,12 @@ import Testing
         try await withMock { pool, port in
             let json = try await pool.send(
                 Self.messages(port: port), body: ByteBuffer(string: #"{"model":"m","max_tokens":5}"#),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             #expect(json.status == 200)
             #expect(try await Self.text(json).contains(#""output_tokens":6"#))
             let sse = try await pool.send(
                 Self.messages(port: port), body: ByteBuffer(string: #"{"stream":true}"#),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             #expect(sse.head[field: "content-type"] == "text/event-stream")
             let events = try await Self.text(sse)
             #expect(
@@ -55,7 +55,7 @@ import Testing
         try await withMock { pool, port in
             let exchange = try await pool.send(
                 Self.messages(port: port, token: "wrong"), body: ByteBuffer(string: "{}"),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             #expect(exchange.status == 401)
             #expect(try await Self.text(exchange).contains(#""type":"authentication_error""#))
         }
@@ -69,7 +69,7 @@ import Testing
         try await withMock { pool, port in
             let exchange = try await pool.send(
                 Self.messages(port: port, fault: fault), body: ByteBuffer(string: "{}"),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             #expect(exchange.status == status)
             #expect(try await Self.text(exchange).contains(#""type":"\#(type)""#))
             if status == 429 { #expect(exchange.head[field: "retry-after"] == "7") }
@@ -80,7 +80,7 @@ import Testing
         try await withMock { pool, port in
             let exchange = try await pool.send(
                 Self.messages(port: port, fault: "rst-mid-body"), body: ByteBuffer(string: #"{"stream":true}"#),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             #expect(exchange.status == 200)
             await #expect(throws: H2StreamClosedError.self) { _ = try await Self.text(exchange) }
         }
@@ -90,7 +90,7 @@ import Testing
         try await withMock { pool, port in
             let exchange = try await pool.send(
                 Self.messages(port: port, fault: "slow-drip"), body: ByteBuffer(string: #"{"stream":true}"#),
-                responseHeadTimeout: .seconds(5))
+                responseHeadTimeout: .seconds(30))
             var chunks = 0
             var bytes: [UInt8] = []
             for try await chunk in exchange.stream.body {

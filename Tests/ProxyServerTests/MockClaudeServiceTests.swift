@@ -26,7 +26,7 @@ import Testing
         ]
         if let bearer { fields.append(H2Field("authorization", "Bearer \(bearer)")) }
         let exchange = try await pool.send(
-            fields, body: body.map { ByteBuffer(string: $0) }, responseHeadTimeout: .seconds(5))
+            fields, body: body.map { ByteBuffer(string: $0) }, responseHeadTimeout: .seconds(30))
         var bytes: [UInt8] = []
         for try await chunk in exchange.stream.body { bytes += chunk.readableBytesView }
         return Answer(status: exchange.status, head: exchange.head, text: String(decoding: bytes, as: UTF8.self))
@@ -143,7 +143,7 @@ import Testing
                 [
                     H2Field(":method", "POST"), H2Field(":scheme", "https"), H2Field(":authority", "localhost:\(port)"),
                     H2Field(":path", "/v1/messages"), H2Field("authorization", "Bearer \(access)"),
-                ], body: ByteBuffer(string: #"{"stream":true}"#), responseHeadTimeout: .seconds(5))
+                ], body: ByteBuffer(string: #"{"stream":true}"#), responseHeadTimeout: .seconds(30))
             var iterator = exchange.stream.body.makeAsyncIterator()
             _ = try await iterator.next()
             _ = try await iterator.next()

@@ -47,16 +47,22 @@ import Testing
         let progress = Progress()
         let rig = try await RelayTests.rig(upstreamRoutes: Self.routes(progress))
         let baseline = Self.residentBytes(rig.proxy.pid)
-        // curl reads 2 KB/s (curl caps its socket reads to the rate); it gives up by itself after 8 s.
+        // curl reads 2 KB/s (curl caps its socket reads to the rate); it gives up by itself after 30 s.
         let client = Process()
         client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         client.arguments = [
-            "-sS", version, "--cacert", rig.proxyCertificates.caFile, "--limit-rate", "2048", "--max-time", "8",
+            "-sS", version, "--cacert", rig.proxyCertificates.caFile, "--limit-rate", "2048", "--max-time", "30",
             "-o", "/dev/null", "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}",
             "https://localhost:\(rig.port)/v1/large",
         ]
         try client.run()
-        try await Task.sleep(for: .seconds(5))
+        // Until the upstream has started (a loaded machine may take a while), then long enough for any
+        // buffering to show.
+        let started = ContinuousClock.now
+        while progress.sent.load(ordering: .relaxed) == 0, ContinuousClock.now - started < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(4))
         let resident = Self.residentBytes(rig.proxy.pid)
         let sent = progress.sent.load(ordering: .relaxed)
         kill(client.processIdentifier, SIGKILL)

@@ -53,8 +53,11 @@ import Testing
         let accessToken = token("test")
         let accepted = accepted ?? [accessToken: ""]
         let imported = imported ?? [accessToken]
+        // A stalled mock handler (the `stall` fault) must not hold the test for the default 30 s at stop.
+        var upstreamConfig = ProxyConfig.testing(certificates: upstreamCertificates)
+        upstreamConfig.server.shutdownTimeout = .seconds(2)
         let upstream = try await TestServer.start(
-            config: .testing(certificates: upstreamCertificates),
+            config: upstreamConfig,
             additionalRoutes: { [mock = MockClaudeAPI.routes(tokens: accepted, refresh: refresh)] router in
                 mock(router)
                 upstreamRoutes?(router)
@@ -106,6 +109,25 @@ import Testing
         let log = rig.proxy.log
         try await rig.stop()
         #expect(!log.contains(rig.accessToken) && !log.contains(Self.adminKey), "no secret in the trace-level log")
+        let relayed = log.split(separator: "\n").filter {
+            $0.contains("path=/v1/messages") && $0.contains("status=200")
+        }
+        #expect(relayed.count == 6, "one line per request")
+        #expect(relayed.filter { $0.contains("relay=fast") }.count == 3, "HTTP/2 requests take the fast path")
+    }
+
+    /// No response head within `upstream.response_header_timeout`: 504 `timeout_error`, on either path.
+    @Test(arguments: ["--http1.1", "--http2"])
+    func upstreamThatNeverAnswersTimesOut(version: String) async throws {
+        let rig = try await Self.rig(
+            environment: ["UPSTREAM__RESPONSE_HEADER_TIMEOUT": "1s", "RETRY__MAX_RETRIES": "0"])
+        let result = try await rig.curl([
+            version, "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: stall", "-d", "{}", "-w",
+            "\n%{http_code}", rig.url,
+        ])
+        #expect(result.stdout.hasSuffix("\n504"), "\(result.output)")
+        #expect(result.stdout.contains(#""type":"timeout_error""#))
+        try await rig.stop()
     }
 
     static func sha256Hex(_ text: String) throws -> String {

@@ -101,6 +101,7 @@ extension ConfigKey {
             duration("upstream.connect_timeout", \.upstream.connectTimeout, allowZero: false),
             duration("upstream.response_header_timeout", \.upstream.responseHeaderTimeout, allowZero: false),
             duration("upstream.queue_timeout", \.upstream.queueTimeout, allowZero: false),
+            value("upstream.fast_path", \.upstream.fastPath, expected: "true or false", parse: Parse.bool),
 
             value("metrics.public", \.metrics.isPublic, expected: "true or false", parse: Parse.bool),
         ]

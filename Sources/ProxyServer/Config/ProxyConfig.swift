@@ -172,14 +172,19 @@ public struct ProxyConfig: Sendable, Equatable {
         public var responseHeaderTimeout: Duration
         /// How long a request may wait for a free stream when every connection is busy.
         public var queueTimeout: Duration
+        /// HTTP/2 clients' `/v1` requests relayed on the connection's event loop when nothing unusual happens
+        /// (no waiting, refreshing or retrying); off: every request takes the async relay.
+        public var fastPath: Bool
 
         public init(
             maxConnections: Int = 8,
             idleTimeout: Duration = .seconds(90),
             connectTimeout: Duration = .seconds(10),
             responseHeaderTimeout: Duration = .seconds(600),
-            queueTimeout: Duration = .seconds(30)
+            queueTimeout: Duration = .seconds(30),
+            fastPath: Bool = true
         ) {
+            self.fastPath = fastPath
             self.maxConnections = maxConnections
             self.idleTimeout = idleTimeout
             self.connectTimeout = connectTimeout

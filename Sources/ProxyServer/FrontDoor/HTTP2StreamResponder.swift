@@ -10,6 +10,8 @@ import ProxyHTTP2
 /// `H2ResponseBodyWriter` — no per-stream channel in between.
 struct HTTP2StreamResponder: Sendable {
     let responder: RouterResponder<BasicRequestContext>
+    /// Takes the streams the relay's fast path handed over, with where it left off.
+    let relay: ProxyRelay?
     let logger: Logger
 
     /// Connection-specific fields (RFC 9113 §8.2.2) that must not appear in an HTTP/2 message.
@@ -28,9 +30,14 @@ struct HTTP2StreamResponder: Sendable {
         var logger = logger
         logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
         let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
-        let response: Response
+        var response: Response
         do {
-            response = try await responder.respond(to: request, context: context)
+            if let continuation = stream.handover as? ProxyRelay.RelayContinuation, let relay {
+                response = try await relay.relay(request, context: context, continuing: continuation)
+                response.headers[RequestLogMiddleware<BasicRequestContext>.requestIDHeader] = context.id
+            } else {
+                response = try await responder.respond(to: request, context: context)
+            }
         } catch {
             logger.debug("unhandled error", metadata: ["error": "\(error)"])
             response = Response(status: .internalServerError)

@@ -6,12 +6,15 @@ enum AnthropicError {
     static func response(_ status: Int, _ type: String, _ message: String, requestID: String, headers: HTTPFields = [:])
         -> Response
     {
-        let body =
-            #"{"type":"error","error":{"type":"\#(type)","message":"\#(escape(message))"},"request_id":"\#(escape(requestID))"}"#
+        let body = body(type, message, requestID: requestID)
         var fields = headers
         fields[.contentType] = "application/json"
         fields[HTTPField.Name("request-id")!] = requestID
         return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func body(_ type: String, _ message: String, requestID: String) -> String {
+        #"{"type":"error","error":{"type":"\#(type)","message":"\#(escape(message))"},"request_id":"\#(escape(requestID))"}"#
     }
 
     static func escape(_ text: String) -> String {

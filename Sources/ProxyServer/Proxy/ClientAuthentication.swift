@@ -30,7 +30,11 @@ struct ClientAuthentication: Sendable {
 
     /// Every key is compared (no early exit), so timing does not tell which entry matched or how far.
     func identify(_ headers: HTTPFields) -> ClientIdentity? {
-        guard let presented = Self.presentedKey(headers) else { return nil }
+        identify(presented: Self.presentedKey(headers))
+    }
+
+    func identify(presented: String?) -> ClientIdentity? {
+        guard let presented else { return nil }
         var identity: ClientIdentity?
         for key in clients where key.matches(presented) { identity = .client(label: key.label) }
         if let admin, admin.matches(presented) { identity = .admin }

@@ -59,7 +59,9 @@ public struct ProxyRelay: Sendable {
         }
     }
 
-    func relay(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func relay(
+        _ request: Request, context: BasicRequestContext, continuing continuation: RelayContinuation? = nil
+    ) async throws -> Response {
         let requestID = context.id
         var record = RelayRecord(
             requestID: requestID, method: request.method.rawValue, path: request.uri.path, started: .now,
@@ -79,15 +81,21 @@ public struct ProxyRelay: Sendable {
         case .failure(let response): return finished(response, record)
         }
         if let model = body.withUnsafeReadableBytes(RequestModel.scan) { record.model = model }
-        var attempt = 0
-        var refreshedFor: Set<AccountID> = []
+        var attempt = continuation?.attempt ?? 0
+        var refreshedFor = continuation?.refreshedFor ?? []
         var lastFailure: Response?
         // The last upstream answer not passed on: relayed as it is when no account is left to try.
         var lastAnswer: (exchange: UpstreamPool.Exchange, account: AccountID)?
+        var chosen = continuation?.account
+        if let rejected = continuation?.rejected {
+            _ = try? await refresher.forceRefresh(for: rejected.account, rejectedToken: rejected.token)
+        }
+        if continuation?.backoff == true { try await Task.sleep(for: backoff(attempt)) }
         while true {
             let account: AccountID
-            switch balancer.pick() {
+            switch chosen.map(BalancerPick.account) ?? balancer.pick() {
             case .account(let id):
+                chosen = nil
                 account = id
             case .unavailable(let retryAt):
                 if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account, record) }
@@ -119,7 +127,7 @@ public struct ProxyRelay: Sendable {
                 if let changed = balancer.record(status: status, headers: upstreamHeaders, for: account) {
                     usage?.record(rateLimit: changed, for: account)
                 }
-                let retryable = status == 429 || status == 403 || status == 401 || status == 529 || status >= 500
+                let retryable = Self.isRetryable(status)
                 guard retryable, attempt < maxRetries else { return response(exchange, account: account, record) }
                 lastAnswer = (exchange, account)
                 lastFailure = nil
@@ -192,9 +200,26 @@ public struct ProxyRelay: Sendable {
         }
     }
 
+    /// Where the fast path left a request it handed over: its attempts so far and what comes before the next.
+    struct RelayContinuation: Sendable {
+        var attempt = 0
+        var refreshedFor: Set<AccountID> = []
+        /// Use this account first (the fast path picked it, and the balancer's rotation moved on for it).
+        var account: AccountID?
+        /// A 401: refresh this account's rejected token before the next attempt.
+        var rejected: (account: AccountID, token: Secret)?
+        /// A 5xx or 529: wait the backoff before the next attempt.
+        var backoff = false
+    }
+
     private enum Outcome {
         case response(UpstreamPool.Exchange)
         case failed(Response)
+    }
+
+    /// Answers that move the request to another attempt while no byte has gone to the client.
+    static func isRetryable(_ status: Int) -> Bool {
+        status == 429 || status == 403 || status == 401 || status == 529 || status >= 500
     }
 
     /// Exponential backoff with ±25 % jitter.

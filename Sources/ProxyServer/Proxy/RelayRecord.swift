@@ -15,6 +15,8 @@ struct RelayRecord: Sendable {
     var client = "-"
     var model = "-"
     var account: AccountID?
+    /// The fast path's logger carries no request id of its own: the line then names it (and says `relay=fast`).
+    var logsRequestID = false
 
     func finish(status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil) {
         let now = ContinuousClock.now
@@ -28,6 +30,10 @@ struct RelayRecord: Sendable {
             "cache_creation_input_tokens": "\(usage.cacheCreationInputTokens)",
             "cache_read_input_tokens": "\(usage.cacheReadInputTokens)",
         ]
+        if logsRequestID {
+            metadata["request_id"] = "\(requestID)"
+            metadata["relay"] = "fast"
+        }
         if let firstByte { metadata["ttfb_ms"] = "\(Self.milliseconds(firstByte - started))" }
         if let error { metadata["error"] = "\(error)" }
         logger.info("request", metadata: metadata)

@@ -17,35 +17,50 @@ enum UpstreamRequestHeaders {
         method: String, authority: String, path: String, client: HTTPFields, token: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
+        fields(
+            method: method, authority: authority, path: path,
+            client: client.map { H2Field($0.name.canonicalName, $0.value) }, token: token, bodyLength: bodyLength,
+            extra: extra)
+    }
+
+    /// From an HTTP/2 request's fields (lower-case names; pseudo-headers are skipped).
+    static func fields(
+        method: String, authority: String, path: String, client: [H2Field], token: String, bodyLength: Int?,
+        extra: [(name: String, value: String)] = []
+    ) -> [H2Field] {
         var fields = [
             H2Field(":method", method), H2Field(":scheme", "https"), H2Field(":authority", authority),
             H2Field(":path", path),
         ]
-        for field in client where !dropped.contains(field.name.canonicalName) {
-            let name = field.name.canonicalName
+        fields.reserveCapacity(client.count + 8)
+        var version: String?
+        var betas: [String] = []
+        for field in client where !field.name.hasPrefix(":") {
+            let name = field.name
+            if name == "anthropic-version" { version = field.value }
+            if name == "anthropic-beta" { addBetas(field.value, to: &betas) }
+            if dropped.contains(name) { continue }
             if !extra.isEmpty, extra.contains(where: { $0.name == name }) { continue }
-            fields.append(H2Field(name, field.value))
+            fields.append(field)
         }
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
             fields.append(H2Field(name, value))
         }
         fields.append(H2Field("authorization", "Bearer \(token)"))
-        let version =
-            extra.last(where: { $0.name == "anthropic-version" })?.value
-            ?? client[HTTPField.Name("anthropic-version")!] ?? "2023-06-01"
-        fields.append(H2Field("anthropic-version", version))
-        var betas: [String] = []
-        let configuredBetas = extra.filter { $0.name == "anthropic-beta" }.map(\.value)
-        for value in client[values: HTTPField.Name("anthropic-beta")!] + configuredBetas {
-            for beta in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
-            where !beta.isEmpty && !betas.contains(beta) {
-                betas.append(beta)
-            }
-        }
+        let chosenVersion = extra.last(where: { $0.name == "anthropic-version" })?.value ?? version ?? "2023-06-01"
+        fields.append(H2Field("anthropic-version", chosenVersion))
+        for (name, value) in extra where name == "anthropic-beta" { addBetas(value, to: &betas) }
         if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
         fields.append(H2Field("anthropic-beta", betas.joined(separator: ",")))
         fields.append(H2Field("accept-encoding", "identity"))
         if let bodyLength { fields.append(H2Field("content-length", "\(bodyLength)")) }
         return fields
+    }
+
+    private static func addBetas(_ value: String, to betas: inout [String]) {
+        for beta in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+        where !beta.isEmpty && !betas.contains(beta) {
+            betas.append(beta)
+        }
     }
 }

@@ -1,0 +1,54 @@
+import NIOCore
+
+/// Takes request streams over on the connection's event loop, before any task is made for them: the relay's
+/// fast path. Returning nil leaves the stream to the async responder as usual.
+public protocol H2StreamInterceptor: Sendable {
+    func intercept(_ stream: H2InterceptedStream, fields: [H2Field], endStream: Bool)
+        -> (any H2InterceptedStreamDelegate)?
+}
+
+/// What an intercepted stream tells its delegate, on the event loop. `closed` comes last, once.
+public protocol H2InterceptedStreamDelegate: AnyObject {
+    /// Request body bytes; give them back with `H2InterceptedStream.consumed(_:)`.
+    func received(_ bytes: ByteBuffer)
+    func requestEnded()
+    /// The response queue drained after `write` said to wait.
+    func writable()
+    /// The stream is gone: `nil` after a complete exchange, else why (client reset, connection closed).
+    func closed(_ error: (any Error)?)
+}
+
+/// An intercepted stream as its delegate drives it. Only used on the connection's event loop (it holds the
+/// handler, which is not Sendable).
+public struct H2InterceptedStream {
+    let handler: H2ServerHandler
+    public let id: Int32
+    public let eventLoop: any EventLoop
+
+    /// Submits the response head.
+    public func respond(_ fields: [H2Field], endStream: Bool) throws {
+        try handler.interceptedHead(id, fields, endStream: endStream)
+    }
+
+    /// Queues response body bytes; false when the stream's queue is above its high-water mark: stop passing
+    /// bytes on until `writable()`.
+    @discardableResult
+    public func write(_ bytes: ByteBuffer, endStream: Bool) -> Bool {
+        handler.interceptedBody(id, bytes, endStream: endStream)
+    }
+
+    public func consumed(_ count: Int) {
+        handler.consumed(streamID: id, count)
+    }
+
+    public func reset(errorCode: UInt32) {
+        handler.reset(streamID: id, errorCode: errorCode)
+    }
+
+    /// Gives the stream to the async responder after all, with the request body the delegate read (already
+    /// consumed) and whatever the responder should know (`H2ServerStream.handover`); the delegate hears nothing
+    /// more. Only before a response head was sent.
+    public func handOver(fields: [H2Field], body: ByteBuffer, handover: (any Sendable)? = nil) {
+        handler.handOver(id, fields: fields, body: body, handover: handover)
+    }
+}

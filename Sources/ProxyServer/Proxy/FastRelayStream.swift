@@ -1,0 +1,266 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ProxyCore
+import ProxyHTTP2
+import ProxyUpstream
+
+/// One `/v1` request on the fast path (see `FastRelay`): the client's HTTP/2 stream and the upstream stream,
+/// both driven by their connections' event loop — the same one. Response bytes pass from upstream to client as
+/// they come; the upstream window is given back only as the client's stream drains (backpressure both ways).
+final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate {
+    private enum Phase { case receiving, waitingForHead, streaming, done }
+
+    private let client: H2InterceptedStream
+    private let fields: [H2Field]
+    private let method: String
+    private let path: String
+    private let relay: ProxyRelay
+    private let requestID: String
+    private var record: RelayRecord
+    private var phase = Phase.receiving
+    private var body = ByteBuffer()
+    private var upstream: (handler: H2ClientHandler, id: Int32)?
+    private var account: AccountID?
+    private var token: Secret?
+    private var status = 0
+    private var upstreamRequestID = ""
+    private var observer = UsageObserver(contentType: nil)
+    private var isEventStream = false
+    private var sentAt = ContinuousClock.now
+    private var firstByte: ContinuousClock.Instant?
+    /// Response bytes passed to the client but not yet given back upstream: the client's queue is full.
+    private var heldBack = 0
+    private var clientBlocked = false
+    private var timer: Scheduled<Void>?
+    private var lastActivity = NIODeadline.now()
+
+    init(
+        client: H2InterceptedStream, fields: [H2Field], method: String, path: String, client clientKey: String,
+        relay: ProxyRelay, logger: Logger
+    ) {
+        self.client = client
+        self.fields = fields
+        self.method = method
+        self.path = path
+        self.relay = relay
+        let requestID = RequestID().description
+        self.requestID = requestID
+        record = RelayRecord(
+            requestID: requestID, method: method, path: path, started: .now, logger: logger, metrics: relay.metrics)
+        record.client = clientKey
+        record.logsRequestID = true
+    }
+
+    // MARK: - The client's stream
+
+    func received(_ bytes: ByteBuffer) {
+        client.consumed(bytes.readableBytes)
+        guard phase == .receiving else { return }
+        guard body.readableBytes + bytes.readableBytes <= relay.maxRequestBody else {
+            answer(413, "request_too_large", "request body larger than \(relay.maxRequestBody) bytes")
+            return
+        }
+        body.writeImmutableBuffer(bytes)
+    }
+
+    func requestEnded() {
+        guard phase == .receiving else { return }
+        if let model = body.withUnsafeReadableBytes(RequestModel.scan) { record.model = model }
+        start()
+    }
+
+    func writable() {
+        clientBlocked = false
+        if heldBack > 0, let upstream {
+            upstream.handler.consume(streamID: upstream.id, heldBack)
+            heldBack = 0
+        }
+    }
+
+    func closed(_ error: (any Error)?) {
+        guard phase != .done else { return }
+        // The client went away (reset, connection closed): the upstream stream must not run on unread.
+        cancelUpstream()
+        complete(failure: error.map { "client left: \($0)" } ?? "client left", status: status == 0 ? 499 : status)
+    }
+
+    // MARK: - The upstream stream
+
+    private func start() {
+        guard case .account(let id) = relay.balancer.pick() else { return handOver(nil) }
+        // A token to refresh first, or no free upstream stream on this loop: the async relay waits for them.
+        guard let token = relay.refresher.cachedToken(for: id) else { return handOver(.init(account: id)) }
+        let length = body.readableBytes
+        let upstreamFields = UpstreamRequestHeaders.fields(
+            method: method, authority: relay.pools.origin.authority, path: path, client: fields,
+            token: token.reveal(), bodyLength: length > 0 ? length : nil, extra: relay.extraHeaders)
+        guard let opened = relay.pools.current.openStreamNow(upstreamFields, endStream: length == 0, delegate: self)
+        else { return handOver(.init(account: id)) }
+        upstream = (opened.handler, opened.streamID)
+        account = id
+        self.token = token
+        record.account = id
+        phase = .waitingForHead
+        sentAt = .now
+        if length > 0 { opened.handler.send(streamID: opened.streamID, body, endStream: true) }
+        arm(relay.responseHeaderTimeout)
+    }
+
+    func responseHead(_ head: [H2Field]) {
+        guard phase == .waitingForHead, let account else { return }
+        status = Int(head[field: ":status"] ?? "") ?? 0
+        relay.metrics?.upstreamAnswered(after: .now - sentAt)
+        let headers = head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+        if let changed = relay.balancer.record(status: status, headers: headers, for: account) {
+            relay.usage?.record(rateLimit: changed, for: account)
+        }
+        if ProxyRelay.isRetryable(status), relay.maxRetries > 0 {
+            // Retries, refreshes and backoff are the async relay's: it goes on from this first attempt.
+            cancelUpstream()
+            var next = ProxyRelay.RelayContinuation(attempt: 1)
+            if status == 401, let token {
+                next.refreshedFor = [account]
+                next.rejected = (account, token)
+            } else if status >= 500 {
+                next.backoff = true
+            }
+            return handOver(next)
+        }
+        var response = [H2Field(":status", "\(status)")]
+        response.reserveCapacity(headers.count + 4)
+        var contentType: String?
+        for (name, value) in headers
+        where !ProxyRelay.hopByHop.contains(name) && !HTTP2StreamResponder.connectionSpecific.contains(name) {
+            if name == "content-type" { contentType = value }
+            if name == "request-id" { upstreamRequestID = value }
+            response.append(H2Field(name, value))
+        }
+        response.append(H2Field("x-claude-proxy-account", account.rawValue))
+        response.append(H2Field("x-request-id", requestID))
+        response.append(H2Field("date", HTTPDate.now()))
+        observer = UsageObserver(contentType: contentType)
+        isEventStream = contentType?.hasPrefix("text/event-stream") ?? false
+        phase = .streaming
+        lastActivity = .now()
+        do {
+            try client.respond(response, endStream: false)
+        } catch {
+            cancelUpstream()
+            complete(failure: "\(error)", status: status)
+        }
+    }
+
+    func responseData(_ bytes: ByteBuffer) {
+        guard phase == .streaming, let upstream else { return }
+        lastActivity = .now()
+        bytes.withUnsafeReadableBytes { observer.observe($0) }
+        let count = bytes.readableBytes
+        let open = client.write(bytes, endStream: false)
+        if firstByte == nil {
+            let now = ContinuousClock.now
+            firstByte = now
+            relay.metrics?.firstByte(after: now - record.started)
+        }
+        if open && !clientBlocked {
+            upstream.handler.consume(streamID: upstream.id, count)
+        } else {
+            clientBlocked = true
+            heldBack += count
+        }
+    }
+
+    func responseEnded() {
+        guard phase == .streaming else { return }
+        upstream = nil
+        client.write(ByteBuffer(), endStream: true)
+        complete(failure: nil, status: status)
+    }
+
+    func streamFailed(_ error: any Error) {
+        upstream = nil
+        switch phase {
+        case .waitingForHead:
+            // Never answered (refused by a GOAWAY, reset, connection lost): the async relay retries or reports.
+            handOver(.init(account: account))
+        case .streaming:
+            breakOff(error)
+        case .receiving, .done:
+            break
+        }
+    }
+
+    // MARK: - Endings
+
+    /// After the first byte nothing is retried: an event stream ends with an `error` event, anything else is reset.
+    private func breakOff(_ error: any Error) {
+        if isEventStream {
+            client.write(
+                ByteBuffer(string: ProxyRelay.errorEvent(for: error, requestID: upstreamRequestID)), endStream: true)
+        } else {
+            client.reset(errorCode: H2ErrorCode.internalError)
+        }
+        complete(failure: "\(error)", status: status)
+    }
+
+    private func handOver(_ continuation: ProxyRelay.RelayContinuation?) {
+        phase = .done
+        timer?.cancel()
+        timer = nil
+        client.handOver(fields: fields, body: body, handover: continuation ?? ProxyRelay.RelayContinuation())
+    }
+
+    private func cancelUpstream() {
+        guard let upstream else { return }
+        self.upstream = nil
+        upstream.handler.cancelStream(upstream.id)
+    }
+
+    /// An answer made here, before any upstream response was passed on.
+    private func answer(_ code: Int, _ type: String, _ message: String) {
+        let text = AnthropicError.body(type, message, requestID: requestID)
+        let head = [
+            H2Field(":status", "\(code)"), H2Field("content-type", "application/json"),
+            H2Field("content-length", "\(text.utf8.count)"), H2Field("request-id", requestID),
+            H2Field("x-request-id", requestID), H2Field("date", HTTPDate.now()),
+        ]
+        if (try? client.respond(head, endStream: false)) != nil {
+            client.write(ByteBuffer(string: text), endStream: true)
+        }
+        complete(failure: nil, status: code)
+    }
+
+    private func complete(failure: String?, status: Int) {
+        phase = .done
+        timer?.cancel()
+        timer = nil
+        let counted = observer.finish()
+        if let account, status != 0 { relay.usage?.record(counted, for: account, clientKey: record.client) }
+        record.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
+    }
+
+    // MARK: - Timeouts
+
+    /// The response head within `upstream.response_header_timeout`; then no gap between body chunks longer than
+    /// the same. One timer, moved forward only when it fires.
+    private func arm(_ delay: TimeAmount) {
+        timer = client.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            timer = nil
+            switch phase {
+            case .waitingForHead:
+                cancelUpstream()
+                answer(504, "timeout_error", "upstream did not answer in time")
+            case .streaming:
+                let idle = NIODeadline.now() - lastActivity
+                if idle < relay.bodyIdleTimeout {
+                    arm(relay.bodyIdleTimeout - idle)
+                } else {
+                    cancelUpstream()
+                    breakOff(UpstreamError.timeout(origin: relay.pools.origin.description, phase: "the body"))
+                }
+            case .receiving, .done:
+                break
+            }
+        }
+    }
+}
