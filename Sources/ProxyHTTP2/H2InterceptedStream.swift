@@ -41,6 +41,7 @@ public struct H2InterceptedStream {
         handler.consumed(streamID: id, count)
     }
 
+    /// RST_STREAM; the delegate hears no `closed` for it.
     public func reset(errorCode: UInt32) {
         handler.reset(streamID: id, errorCode: errorCode)
     }
@@ -48,7 +49,9 @@ public struct H2InterceptedStream {
     /// Gives the stream to the async responder after all, with the request body the delegate read (already
     /// consumed) and whatever the responder should know (`H2ServerStream.handover`); the delegate hears nothing
     /// more. Only before a response head was sent.
-    public func handOver(fields: [H2Field], body: ByteBuffer, handover: (any Sendable)? = nil) {
+    /// False when the stream is gone already (the client left): nobody will answer it.
+    @discardableResult
+    public func handOver(fields: [H2Field], body: ByteBuffer, handover: (any Sendable)? = nil) -> Bool {
         handler.handOver(id, fields: fields, body: body, handover: handover)
     }
 }

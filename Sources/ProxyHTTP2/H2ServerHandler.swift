@@ -36,6 +36,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         var discardInbound = false
         /// Set for an intercepted stream: it gets the events instead of `body`.
         var delegate: (any H2InterceptedStreamDelegate)?
+        /// The delegate was told to wait: it hears `writable()` once the queue drains to half the high-water mark.
+        var wantsWritable = false
 
         init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) {
             self.body = body
@@ -294,15 +296,29 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         session.sendBody(streamID: id, bytes, endStream: endStream)
         if endStream { responseComplete(stream, streamID: id) }
         scheduleFlush()
-        guard session.bufferedBodyBytes(streamID: id) > configuration.streamWriteHighWatermark else { return true }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        stream.admitWrite(promise, queued: Int.max, highWatermark: 0)
-        promise.futureResult.assumeIsolated().whenSuccess { [weak stream] in stream?.delegate?.writable() }
+        guard context.channel.isActive,
+            session.bufferedBodyBytes(streamID: id) > configuration.streamWriteHighWatermark
+        else { return true }
+        stream.wantsWritable = true
         return false
     }
 
-    func handOver(_ id: Int32, fields: [H2Field], body: ByteBuffer, handover: (any Sendable)?) {
-        guard let stream = streams[id], let context else { return }
+    /// Tells the delegates that were told to wait and whose queue drained that they may go on.
+    private func releaseInterceptedWriters() {
+        var ready: [any H2InterceptedStreamDelegate] = []
+        for (id, stream) in streams where stream.wantsWritable {
+            guard session.bufferedBodyBytes(streamID: id) <= configuration.streamWriteHighWatermark / 2 else {
+                continue
+            }
+            stream.wantsWritable = false
+            if let delegate = stream.delegate { ready.append(delegate) }
+        }
+        for delegate in ready { delegate.writable() }
+    }
+
+    /// False when the stream is gone already (the delegate then ends the request itself).
+    func handOver(_ id: Int32, fields: [H2Field], body: ByteBuffer, handover: (any Sendable)?) -> Bool {
+        guard let stream = streams[id], let context else { return false }
         stream.delegate = nil
         let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
         var inbound = H2InboundBody(stream: nil) { _ in }
@@ -316,6 +332,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
         newStreams.yield(
             H2ServerStream(id: id, fields: fields, body: inbound, connection: connection, handover: handover))
+        return true
     }
 
     func consumed(streamID: Int32, _ count: Int) {
@@ -346,6 +363,8 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     func reset(streamID: Int32, errorCode: UInt32) {
+        // A delegate that resets its own stream has ended the request already: it hears no `closed`.
+        streams[streamID]?.delegate = nil
         session.resetStream(streamID, errorCode: errorCode)
         end(streamID, error: H2StreamClosedError(streamID: streamID, errorCode: errorCode))
         flushOutput()
@@ -373,6 +392,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         // Sending can close streams (our END_STREAM after the peer's, an RST): nghttp2 reports that now.
         handle(session.takeEvents(), context: context)
         session.releaseWriters(of: streams, highWatermark: configuration.streamWriteHighWatermark)
+        releaseInterceptedWriters()
     }
 
     private func closeIfIdle() {

@@ -78,15 +78,16 @@ public final class UpstreamPool: Sendable {
     public func openStreamNow(
         _ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate
     ) -> (handler: H2ClientHandler, streamID: Int32)? {
-        let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection)? in
+        let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection?)? in
             guard let id = state.machine.acquireFreeStream(now: Self.now()) else { return nil }
-            guard let handler = state.connections[id]?.handler else {
-                _ = state.machine.streamClosed(on: id, now: Self.now())
-                return nil
-            }
+            guard let handler = state.connections[id]?.handler else { return (id, nil) }
             return (id, handler)
         }
-        guard let (id, connection) = acquired else { return nil }
+        guard let (id, found) = acquired else { return nil }
+        guard let connection = found else {
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            return nil
+        }
         guard connection.eventLoop.inEventLoop,
             let streamID = try? connection.value.open(fields, endStream: endStream, delegate: delegate)
         else {

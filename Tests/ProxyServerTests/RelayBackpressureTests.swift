@@ -46,6 +46,11 @@ import Testing
     func slowReaderHoldsTheUpstreamBackInsteadOfFillingMemory(version: String) async throws {
         let progress = Progress()
         let rig = try await RelayTests.rig(upstreamRoutes: Self.routes(progress))
+        // Upstream connections on both event loops first: then an HTTP/2 request takes the fast path (a cold
+        // pool hands it to the async relay), and both paths are covered by the two cases.
+        for _ in 0..<6 {
+            _ = try await rig.curl([version, "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}", rig.url])
+        }
         let baseline = Self.residentBytes(rig.proxy.pid)
         // curl reads 2 KB/s (curl caps its socket reads to the rate); it gives up by itself after 30 s.
         let client = Process()
@@ -67,7 +72,12 @@ import Testing
         let sent = progress.sent.load(ordering: .relaxed)
         kill(client.processIdentifier, SIGKILL)
         client.waitUntilExit()
+        try await Task.sleep(for: .milliseconds(300))  // the relay's line for the abandoned request
+        let log = rig.proxy.log
         try await rig.stop()
+        let line = log.split(separator: "\n").first { $0.contains("path=/v1/large") }
+        #expect(line != nil, "the abandoned request was logged")
+        if version == "--http2" { #expect(line?.contains("relay=fast") == true, "\(line ?? "")") }
         #expect(sent > 0, "the upstream started sending")
         #expect(sent < Self.bodySize / 2, "the upstream is held back: \(sent >> 20) MiB of 50 sent")
         #expect(

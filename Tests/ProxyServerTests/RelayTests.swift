@@ -250,18 +250,66 @@ import Testing
         try await rig.stop()
     }
 
-    @Test func wrongKeyUpstreamErrorsAndBodyLimitsUseAnthropicErrors() async throws {
+    @Test func wrongKeyGetsAnAnthropicError() async throws {
         let rig = try await Self.rig()
         let denied = try await rig.curl(["-H", "x-api-key: not-the-key", "-d", "{}", "-w", "\n%{http_code}", rig.url])
         #expect(denied.stdout.hasSuffix("\n401"))
         #expect(denied.stdout.contains(#""type":"authentication_error""#) && denied.stdout.contains(#""request_id":"#))
+        try await rig.stop()
+    }
+
+    /// The only account answers 429: the retry finds no other account, so the upstream's own answer is relayed
+    /// (its body and headers) — on both paths; the next request finds the account cooling down and gets ours.
+    @Test(arguments: ["--http1.1", "--http2"])
+    func rateLimitOfTheOnlyAccountIsRelayedAsItCame(version: String) async throws {
+        let rig = try await Self.rig()
+        for _ in 0..<6 {  // upstream connections on both event loops: HTTP/2 then takes the fast path
+            _ = try await rig.curl([version, "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", rig.url])
+        }
         let limited = try await rig.curl([
-            "-i", "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: status-429", "-d", "{}", rig.url,
+            version, "-i", "-H", "x-api-key: \(Self.adminKey)", "-H", "x-mock-fault: status-429", "-d", "{}", rig.url,
         ])
         #expect(
             limited.stdout.contains(" 429") && limited.stdout.lowercased().contains("retry-after: 7"),
             "\(limited.stdout)")
         #expect(limited.stdout.contains(#""type":"rate_limit_error""#))
+        #expect(limited.stdout.contains(#""request_id":"req_mock""#), "the upstream's body: \(limited.stdout)")
+        let next = try await rig.curl([
+            version, "-i", "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", rig.url,
+        ])
+        #expect(next.stdout.contains(" 429") && next.stdout.contains("all accounts are rate limited"))
         try await rig.stop()
+    }
+
+    /// A JSON response that breaks off mid-body after the head went out: the client's stream ends in error, and
+    /// the request is logged and counted once (over HTTP/2 on a warm pool: the fast path).
+    @Test func brokenJSONBodyEndsTheClientStreamAndIsCountedOnce() async throws {
+        let rig = try await Self.rig(upstreamRoutes: { router in
+            router.post("/v1/broken") { _, _ -> Response in
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: ResponseBody { writer in
+                        try await writer.write(ByteBuffer(string: #"{"id":"msg_1","content":["#))
+                        try await Task.sleep(for: .milliseconds(50))
+                        throw CancellationError()
+                    })
+            }
+        })
+        for _ in 0..<6 {
+            _ = try await rig.curl(["--http2", "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", rig.url])
+        }
+        let broken = try await rig.curl([
+            "--http2", "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", "https://localhost:\(rig.port)/v1/broken",
+        ])
+        #expect(broken.exitCode != 0, "the client sees the stream fail, not a complete body")
+        try await Task.sleep(for: .milliseconds(300))
+        let usage = try await rig.curl([
+            "-H", "x-api-key: \(Self.adminKey)", "https://localhost:\(rig.port)/api/usage",
+        ])
+        let log = rig.proxy.log
+        try await rig.stop()
+        let lines = log.split(separator: "\n").filter { $0.contains("path=/v1/broken") }
+        #expect(lines.count == 1, "one line: \(lines)")
+        #expect(usage.stdout.contains(#""requests":7"#), "6 + 1 relayed responses counted: \(usage.stdout)")
     }
 }

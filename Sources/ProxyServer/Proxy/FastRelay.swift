@@ -19,22 +19,23 @@ struct FastRelay: H2StreamInterceptor {
     {
         var method: String?
         var path: String?
-        var key: String?
+        var apiKey: String?
+        var bearer: String?
         for field in fields {
             switch field.name {
             case ":method": method = field.value
             case ":path": path = field.value
-            case "x-api-key": key = field.value
-            case "authorization" where key == nil:
+            case "x-api-key" where apiKey == nil: apiKey = field.value
+            case "authorization" where bearer == nil:
                 if field.value.count > 7, field.value.prefix(7).lowercased() == "bearer " {
-                    key = String(field.value.dropFirst(7))
+                    bearer = String(field.value.dropFirst(7))
                 }
             case "content-encoding": return nil
             default: break
             }
         }
         guard let method, method == "POST" || method == "GET", let path, path.hasPrefix("/v1/"),
-            let identity = relay.authentication.identify(presented: key)
+            let identity = relay.authentication.identify(presented: apiKey ?? bearer)
         else { return nil }
         return FastRelayStream(
             client: stream, fields: fields, method: method, path: path, client: identity.label, relay: relay,

@@ -9,7 +9,15 @@ import ProxyUpstream
 /// both driven by their connections' event loop — the same one. Response bytes pass from upstream to client as
 /// they come; the upstream window is given back only as the client's stream drains (backpressure both ways).
 final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate {
-    private enum Phase { case receiving, waitingForHead, streaming, done }
+    private enum Phase {
+        case receiving, waitingForHead
+        /// A retryable answer (429, 5xx, …) read whole for the async relay, which relays it if nothing better comes.
+        case collectingAnswer(ProxyRelay.BufferedAnswer, next: ProxyRelay.RelayContinuation)
+        case streaming, done
+    }
+
+    /// The most of a retryable answer's body kept for the async relay (error bodies are small).
+    static let answerLimit = 64 << 10
 
     private let client: H2InterceptedStream
     private let fields: [H2Field]
@@ -32,6 +40,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     /// Response bytes passed to the client but not yet given back upstream: the client's queue is full.
     private var heldBack = 0
     private var clientBlocked = false
+    /// A response head went to the client.
+    private var streamed = false
     private var timer: Scheduled<Void>?
     private var lastActivity = NIODeadline.now()
 
@@ -46,8 +56,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         self.relay = relay
         let requestID = RequestID().description
         self.requestID = requestID
+        // Logged without the query (it may carry something private), as the async relay does.
+        let logged = path.firstIndex(of: "?").map { String(path[..<$0]) } ?? path
         record = RelayRecord(
-            requestID: requestID, method: method, path: path, started: .now, logger: logger, metrics: relay.metrics)
+            requestID: requestID, method: method, path: logged, started: .now, logger: logger, metrics: relay.metrics)
         record.client = clientKey
         record.logsRequestID = true
     }
@@ -56,7 +68,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     func received(_ bytes: ByteBuffer) {
         client.consumed(bytes.readableBytes)
-        guard phase == .receiving else { return }
+        guard case .receiving = phase else { return }
         guard body.readableBytes + bytes.readableBytes <= relay.maxRequestBody else {
             answer(413, "request_too_large", "request body larger than \(relay.maxRequestBody) bytes")
             return
@@ -65,13 +77,14 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     }
 
     func requestEnded() {
-        guard phase == .receiving else { return }
+        guard case .receiving = phase else { return }
         if let model = body.withUnsafeReadableBytes(RequestModel.scan) { record.model = model }
         start()
     }
 
     func writable() {
         clientBlocked = false
+        lastActivity = .now()
         if heldBack > 0, let upstream {
             upstream.handler.consume(streamID: upstream.id, heldBack)
             heldBack = 0
@@ -79,7 +92,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     }
 
     func closed(_ error: (any Error)?) {
-        guard phase != .done else { return }
+        if case .done = phase { return }
         // The client went away (reset, connection closed): the upstream stream must not run on unread.
         cancelUpstream()
         complete(failure: error.map { "client left: \($0)" } ?? "client left", status: status == 0 ? 499 : status)
@@ -108,7 +121,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     }
 
     func responseHead(_ head: [H2Field]) {
-        guard phase == .waitingForHead, let account else { return }
+        guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
         relay.metrics?.upstreamAnswered(after: .now - sentAt)
         let headers = head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
@@ -116,8 +129,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             relay.usage?.record(rateLimit: changed, for: account)
         }
         if ProxyRelay.isRetryable(status), relay.maxRetries > 0 {
-            // Retries, refreshes and backoff are the async relay's: it goes on from this first attempt.
-            cancelUpstream()
+            // Retries, refreshes and backoff are the async relay's: it goes on from this first attempt, with this
+            // answer to relay as it is if no other attempt does better (read whole first: it is short).
             var next = ProxyRelay.RelayContinuation(attempt: 1)
             if status == 401, let token {
                 next.refreshedFor = [account]
@@ -125,7 +138,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             } else if status >= 500 {
                 next.backoff = true
             }
-            return handOver(next)
+            let answer = ProxyRelay.BufferedAnswer(
+                status: status, headers: headers, body: ByteBuffer(), account: account)
+            phase = .collectingAnswer(answer, next: next)
+            return
         }
         var response = [H2Field(":status", "\(status)")]
         response.reserveCapacity(headers.count + 4)
@@ -138,21 +154,35 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         }
         response.append(H2Field("x-claude-proxy-account", account.rawValue))
         response.append(H2Field("x-request-id", requestID))
-        response.append(H2Field("date", HTTPDate.now()))
+        if !headers.contains(where: { $0.0 == "date" }) { response.append(H2Field("date", HTTPDate.now())) }
         observer = UsageObserver(contentType: contentType)
         isEventStream = contentType?.hasPrefix("text/event-stream") ?? false
         phase = .streaming
+        streamed = true
         lastActivity = .now()
         do {
             try client.respond(response, endStream: false)
         } catch {
             cancelUpstream()
             complete(failure: "\(error)", status: status)
+            client.reset(errorCode: H2ErrorCode.internalError)
         }
     }
 
     func responseData(_ bytes: ByteBuffer) {
-        guard phase == .streaming, let upstream else { return }
+        guard let upstream else { return }
+        lastActivity = .now()
+        if case .collectingAnswer(var answer, let next) = phase {
+            upstream.handler.consume(streamID: upstream.id, bytes.readableBytes)
+            guard answer.body.readableBytes + bytes.readableBytes <= Self.answerLimit else {
+                cancelUpstream()
+                return handOver(next)
+            }
+            answer.body.writeImmutableBuffer(bytes)
+            phase = .collectingAnswer(answer, next: next)
+            return
+        }
+        guard case .streaming = phase else { return }
         lastActivity = .now()
         bytes.withUnsafeReadableBytes { observer.observe($0) }
         let count = bytes.readableBytes
@@ -171,7 +201,12 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     }
 
     func responseEnded() {
-        guard phase == .streaming else { return }
+        if case .collectingAnswer(let answer, var next) = phase {
+            upstream = nil
+            next.lastAnswer = answer
+            return handOver(next)
+        }
+        guard case .streaming = phase else { return }
         upstream = nil
         client.write(ByteBuffer(), endStream: true)
         complete(failure: nil, status: status)
@@ -181,8 +216,17 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         upstream = nil
         switch phase {
         case .waitingForHead:
-            // Never answered (refused by a GOAWAY, reset, connection lost): the async relay retries or reports.
-            handOver(.init(account: account))
+            // A stream the server refused unprocessed (REFUSED_STREAM, above a GOAWAY's last id) is simply sent
+            // again; any other failure counts as an attempt, as in the async relay.
+            if let closed = error as? H2StreamClosedError, closed.errorCode == H2ErrorCode.refusedStream {
+                handOver(.init(account: account))
+            } else if relay.maxRetries > 0 {
+                handOver(.init(attempt: 1, backoff: true))
+            } else {
+                answer(502, "api_error", "upstream unavailable")
+            }
+        case .collectingAnswer(_, let next):
+            handOver(next)
         case .streaming:
             breakOff(error)
         case .receiving, .done:
@@ -194,20 +238,22 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     /// After the first byte nothing is retried: an event stream ends with an `error` event, anything else is reset.
     private func breakOff(_ error: any Error) {
+        complete(failure: "\(error)", status: status)
         if isEventStream {
             client.write(
                 ByteBuffer(string: ProxyRelay.errorEvent(for: error, requestID: upstreamRequestID)), endStream: true)
         } else {
             client.reset(errorCode: H2ErrorCode.internalError)
         }
-        complete(failure: "\(error)", status: status)
     }
 
     private func handOver(_ continuation: ProxyRelay.RelayContinuation?) {
         phase = .done
         timer?.cancel()
         timer = nil
-        client.handOver(fields: fields, body: body, handover: continuation ?? ProxyRelay.RelayContinuation())
+        let taken = client.handOver(
+            fields: fields, body: body, handover: continuation ?? ProxyRelay.RelayContinuation())
+        if !taken { complete(failure: "client left", status: 499) }
     }
 
     private func cancelUpstream() {
@@ -235,7 +281,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         timer?.cancel()
         timer = nil
         let counted = observer.finish()
-        if let account, status != 0 { relay.usage?.record(counted, for: account, clientKey: record.client) }
+        // Counted as the async relay counts: responses that were relayed.
+        if let account, streamed { relay.usage?.record(counted, for: account, clientKey: record.client) }
         record.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
     }
 
@@ -249,11 +296,19 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             switch phase {
             case .waitingForHead:
                 cancelUpstream()
-                answer(504, "timeout_error", "upstream did not answer in time")
-            case .streaming:
+                if relay.maxRetries > 0 {
+                    handOver(.init(attempt: 1, backoff: true))
+                } else {
+                    answer(504, "timeout_error", "upstream did not answer in time")
+                }
+            case .streaming, .collectingAnswer:
+                // A client that reads slowly holds the upstream back: that is not the upstream going quiet.
                 let idle = NIODeadline.now() - lastActivity
-                if idle < relay.bodyIdleTimeout {
-                    arm(relay.bodyIdleTimeout - idle)
+                if idle < relay.bodyIdleTimeout || clientBlocked {
+                    arm(clientBlocked ? relay.bodyIdleTimeout : relay.bodyIdleTimeout - idle)
+                } else if case .collectingAnswer(_, let next) = phase {
+                    cancelUpstream()
+                    handOver(next)
                 } else {
                     cancelUpstream()
                     breakOff(UpstreamError.timeout(origin: relay.pools.origin.description, phase: "the body"))

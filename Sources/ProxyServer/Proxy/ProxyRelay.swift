@@ -86,6 +86,8 @@ public struct ProxyRelay: Sendable {
         var lastFailure: Response?
         // The last upstream answer not passed on: relayed as it is when no account is left to try.
         var lastAnswer: (exchange: UpstreamPool.Exchange, account: AccountID)?
+        // The same, read whole by the fast path before it handed the request over.
+        var bufferedAnswer = continuation?.lastAnswer
         var chosen = continuation?.account
         if let rejected = continuation?.rejected {
             _ = try? await refresher.forceRefresh(for: rejected.account, rejectedToken: rejected.token)
@@ -99,6 +101,7 @@ public struct ProxyRelay: Sendable {
                 account = id
             case .unavailable(let retryAt):
                 if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account, record) }
+                if let bufferedAnswer { return response(bufferedAnswer, record) }
                 return finished(lastFailure ?? Self.noAccount(retryAt: retryAt, requestID: requestID), record)
             }
             record.account = account
@@ -122,6 +125,7 @@ public struct ProxyRelay: Sendable {
                 metrics?.upstreamAnswered(after: .now - sent)
                 lastAnswer?.exchange.stream.cancel()  // a newer answer replaces it; its body is not wanted
                 lastAnswer = nil
+                bufferedAnswer = nil
                 let status = exchange.status
                 let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
                 if let changed = balancer.record(status: status, headers: upstreamHeaders, for: account) {
@@ -145,6 +149,7 @@ public struct ProxyRelay: Sendable {
             case .failed(let failure):
                 guard attempt < maxRetries else {
                     if let lastAnswer { return response(lastAnswer.exchange, account: lastAnswer.account, record) }
+                    if let bufferedAnswer { return response(bufferedAnswer, record) }
                     return finished(failure, record)
                 }
                 lastFailure = failure
@@ -210,6 +215,33 @@ public struct ProxyRelay: Sendable {
         var rejected: (account: AccountID, token: Secret)?
         /// A 5xx or 529: wait the backoff before the next attempt.
         var backoff = false
+        /// The upstream's own (retryable) answer: relayed as it is if no other attempt succeeds.
+        var lastAnswer: BufferedAnswer?
+    }
+
+    /// An upstream answer read whole (a short error body).
+    struct BufferedAnswer: Sendable {
+        var status: Int
+        var headers: [(name: String, value: String)]
+        var body: ByteBuffer
+        var account: AccountID
+    }
+
+    /// `answer` as the client gets it, counted and logged like a relayed response.
+    private func response(_ answer: BufferedAnswer, _ record: RelayRecord) -> Response {
+        var record = record
+        record.account = answer.account
+        var headers = HTTPFields()
+        for (name, value) in answer.headers where !Self.hopByHop.contains(name) && name != "content-length" {
+            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
+        }
+        headers[Self.accountHeader] = answer.account.rawValue
+        var observer = UsageObserver(contentType: headers[.contentType])
+        answer.body.withUnsafeReadableBytes { observer.observe($0) }
+        let counted = observer.finish()
+        usage?.record(counted, for: answer.account, clientKey: record.client)
+        record.finish(status: answer.status, usage: counted, firstByte: .now)
+        return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: answer.body))
     }
 
     private enum Outcome {

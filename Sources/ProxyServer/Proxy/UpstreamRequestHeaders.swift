@@ -37,7 +37,7 @@ enum UpstreamRequestHeaders {
         var betas: [String] = []
         for field in client where !field.name.hasPrefix(":") {
             let name = field.name
-            if name == "anthropic-version" { version = field.value }
+            if name == "anthropic-version", version == nil { version = field.value }
             if name == "anthropic-beta" { addBetas(field.value, to: &betas) }
             if dropped.contains(name) { continue }
             if !extra.isEmpty, extra.contains(where: { $0.name == name }) { continue }
