@@ -4,11 +4,12 @@ import ProxyHTTP2
 
 /// Translation between the HTTP/2-shaped fields the relay works with and HTTP/1.1 message heads.
 enum HTTP1Message {
-    /// Fields that describe one connection, not the message (RFC 9110 §7.6.1), plus the framing we set
-    /// ourselves: never copied from the caller's fields.
+    /// Fields that describe one connection, not the message (RFC 9110 §7.6.1), the framing we set ourselves, and
+    /// `expect` (the whole body goes out with the head, so there is nothing to wait for): never copied from the
+    /// caller's fields.
     static let connectionSpecific: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "host",
-        "content-length",
+        "content-length", "expect",
     ]
 
     /// Methods whose request carries content even when it is empty (RFC 9110 §8.6: a user agent sends

@@ -172,6 +172,9 @@ public struct HTTP1PoolStateMachine: Sendable {
     public var queuedRequests: Int { queue.count }
     public var isShuttingDown: Bool { shuttingDown }
 
+    /// Whether the request waits for a connection.
+    public func isQueued(_ id: RequestID) -> Bool { queue.contains { $0.id == id } }
+
     /// Whether the connection is still waiting for its TCP/TLS handshake.
     public func isConnecting(_ connection: ConnectionID) -> Bool { connections[connection] == .connecting }
 
