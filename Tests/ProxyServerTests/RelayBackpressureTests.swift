@@ -42,10 +42,13 @@ import Testing
         return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
     }
 
-    @Test(arguments: ["--http1.1", "--http2"])
-    func slowReaderHoldsTheUpstreamBackInsteadOfFillingMemory(version: String) async throws {
+    /// The client's HTTP version, and what the upstream offers by ALPN (`http/1.1` alone: the HTTP/1.1 pool).
+    @Test(arguments: [
+        ("--http1.1", ["h2", "http/1.1"]), ("--http2", ["h2", "http/1.1"]), ("--http2", ["http/1.1"]),
+    ])
+    func slowReaderHoldsTheUpstreamBackInsteadOfFillingMemory(version: String, upstreamALPN: [String]) async throws {
         let progress = Progress()
-        let rig = try await RelayTests.rig(upstreamRoutes: Self.routes(progress))
+        let rig = try await RelayTests.rig(upstreamRoutes: Self.routes(progress), upstreamALPN: upstreamALPN)
         let baseline = Self.residentBytes(rig.proxy.pid)
         // curl reads 2 KB/s (curl caps its socket reads to the rate); it gives up by itself after 8 s.
         let client = Process()
