@@ -11,7 +11,8 @@ import ProxyTLS
 /// connections (at least one).
 ///
 /// Which of the two serves the origin is `upstream.protocol`: fixed, or under `auto` learned from the first TLS
-/// handshake (see `OriginProtocol`). Only the chosen pool ever opens connections, except for that first one.
+/// handshake (see `OriginProtocol`). Only the chosen pool opens connections, apart from those first handshakes
+/// (at most one per loop): an HTTP/1.1 answer costs one TLS handshake that carries no request.
 public final class UpstreamPools: Sendable {
     public let origin: UpstreamOrigin
     private let pools: [(loop: any EventLoop, http2: UpstreamPool, http1: HTTP1UpstreamPool)]

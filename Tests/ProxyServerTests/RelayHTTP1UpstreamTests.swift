@@ -1,6 +1,8 @@
 import Foundation
+import Hummingbird
 import ProxyServer
 import ProxyTesting
+import Synchronization
 import Testing
 
 /// The relay to an upstream that speaks only HTTP/1.1: curl → claude-proxy (the built binary, `upstream.protocol`
@@ -26,9 +28,47 @@ import Testing
         let log = rig.proxy.log
         try await rig.stop()
         #expect(
-            log.contains("upstream protocol chosen by ALPN") && log.contains("protocol=http/1.1"), "\(log.suffix(2000))"
-        )
+            log.contains("upstream protocol chosen by ALPN") && log.contains("protocol=http/1.1"),
+            "\(log.suffix(2000))")
         #expect(
             !log.contains(rig.accessToken) && !log.contains(RelayTests.adminKey), "no secret in the trace-level log")
+    }
+
+    final class Stopped: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
+    @Test func aClientThatLeavesClosesTheUpstreamConnection() async throws {
+        let stopped = Stopped()
+        let rig = try await RelayTests.rig(
+            upstreamRoutes: { router in
+                router.post("/v1/endless") { _, _ -> Response in
+                    Response(
+                        status: .ok, headers: [.contentType: "text/event-stream"],
+                        body: ResponseBody { writer in
+                            do {
+                                while true {
+                                    try await writer.write(ByteBuffer(string: "event: ping\ndata: {}\n\n"))
+                                    try await Task.sleep(for: .milliseconds(20))
+                                }
+                            } catch {
+                                stopped.value.store(true, ordering: .relaxed)
+                                throw error
+                            }
+                        })
+                }
+            }, upstreamALPN: ["http/1.1"])
+        let result = try await rig.curl([
+            "-N", "--max-time", "1", "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}",
+            "https://localhost:\(rig.port)/v1/endless",
+        ])
+        #expect(result.stdout.hasPrefix("event: ping\n"), "the stream was flowing: \(result.output.prefix(300))")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !stopped.value.load(ordering: .relaxed), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let sawClose = stopped.value.load(ordering: .relaxed)
+        #expect(sawClose, "the upstream's writer saw its connection close")
+        try await rig.stop()
     }
 }
