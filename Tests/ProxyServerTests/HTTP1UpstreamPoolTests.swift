@@ -25,6 +25,10 @@ import Testing
                 try await Task.sleep(for: .milliseconds(800))
                 return "slow"
             }
+            router.get("/stall") { _, _ -> String in
+                try await Task.sleep(for: .seconds(30))
+                return "late"
+            }
             router.post("/echo") { request, _ -> Response in
                 Response(status: .ok, body: ResponseBody(asyncSequence: request.body))
             }
@@ -286,8 +290,8 @@ import Testing
             _ = try await Self.collect(try await Self.send(pool, "/health", port: server.port))
             await #expect {
                 _ = try await pool.send(
-                    Self.request("GET", "/slow", port: server.port), body: nil,
-                    responseHeadTimeout: .milliseconds(100))
+                    Self.request("GET", "/stall", port: server.port), body: nil,
+                    responseHeadTimeout: .milliseconds(200))
             } throws: { error in
                 if case .timeout(_, let phase) = error as? UpstreamError { return phase == "the response head" }
                 return false

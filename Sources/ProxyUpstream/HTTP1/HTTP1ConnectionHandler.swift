@@ -62,6 +62,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     private var requestWritten = false
     /// The first failure seen, reported with `.closed`.
     private var failure: String?
+    /// `responseHeadTimeout` of the exchange awaiting its head.
+    private var headTimer: Scheduled<Void>?
     private var reportedClosed = false
 
     init(origin: UpstreamOrigin, onEvent: @escaping @Sendable (ConnectionEvent) -> Void) {
@@ -107,15 +109,23 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     // MARK: - Requests (called on the event loop)
 
     /// Writes the request and waits for the response head. The head and the body reader arrive through
-    /// `response`; a connection that closes first fails it (with `HTTP1StaleConnection` when `reused`).
+    /// `response`; a connection that closes first fails it (with `HTTP1StaleConnection` when `reused`), and so
+    /// does `headTimeout` (with `HTTP1HeadTimeout`, closing the connection). The timer starts here, on the loop,
+    /// so it cannot fire before the exchange exists.
     func execute(
-        _ head: HTTPRequestHead, body: ByteBuffer?, token: Token, reused: Bool, response: EventLoopPromise<Response>
+        _ head: HTTPRequestHead, body: ByteBuffer?, token: Token, reused: Bool, headTimeout: TimeAmount,
+        response: EventLoopPromise<Response>
     ) {
         guard case .idle = state, let context else {
             response.fail(UpstreamError.closed(origin: origin.description))
             return
         }
         state = .awaitingHead(Exchange(token: token, reused: reused, response: response))
+        headTimer = context.eventLoop.assumeIsolated().scheduleTask(in: headTimeout) { [self] in
+            guard case .awaitingHead(let exchange) = state, exchange.token == token, let context = self.context
+            else { return }
+            abort(context: context, HTTP1HeadTimeout(), reason: "no response head in time")
+        }
         requestWritten = false
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, body.readableBytes > 0 {
@@ -159,6 +169,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
             guard case .awaitingHead(let exchange) = state else {
                 return abort(context: context, protocolError("a response nobody asked for"), reason: "unsolicited")
             }
+            headTimer?.cancel()
+            headTimer = nil
             let demand = BodyDemand(connection: NIOLoopBound(self, eventLoop: context.eventLoop), token: exchange.token)
             let body = Body.makeSequence(backPressureStrategy: Self.bodyBuffer, finishOnDeinit: false, delegate: demand)
             state = .streaming(exchange, source: body.source, keepAlive: head.isKeepAlive, wantsBytes: true)
@@ -191,6 +203,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        headTimer?.cancel()
+        headTimer = nil
         let reason = failure ?? "closed by the upstream"
         switch state {
         case .awaitingHead(let exchange):
@@ -233,6 +247,8 @@ final class HTTP1ConnectionHandler: ChannelDuplexHandler {
     /// Ends the current exchange with `error` now (not when the close completes: a TLS close waits for
     /// close_notify to be flushed) and closes the connection.
     private func abort(context: ChannelHandlerContext, _ error: any Error, reason: String) {
+        headTimer?.cancel()
+        headTimer = nil
         switch state {
         case .awaitingHead(let exchange): exchange.response.fail(error)
         case .streaming(_, let source, _, _): source.finish(error)
@@ -279,3 +295,6 @@ struct BodyDemand: NIOAsyncSequenceProducerDelegate {
 struct HTTP1StaleConnection: Error, Sendable {
     var reason: String
 }
+
+/// No response head within the exchange's `responseHeadTimeout`.
+struct HTTP1HeadTimeout: Error, Sendable {}

@@ -55,28 +55,20 @@ extension HTTP1UpstreamPool {
         let token = lease.token
         let eventLoop = connection.eventLoop
         let response = eventLoop.makePromise(of: HTTP1ConnectionHandler.Response.self)
-        // The flags are set on the connection's event loop, where the timer runs, so a head that arrived in time
-        // can never be cancelled by a late timer.
-        let arrived = TimeoutFlag()
-        let expired = TimeoutFlag()
-        response.futureResult.whenSuccess { _ in arrived.set() }
-        let timer = eventLoop.scheduleTask(in: responseHeadTimeout) {
-            guard !arrived.isSet else { return }
-            expired.set()
-            connection.value.cancel(token)
-        }
-        defer { timer.cancel() }
         let execute: @Sendable () -> Void = {
-            connection.value.execute(head, body: body, token: token, reused: lease.reused, response: response)
+            connection.value.execute(
+                head, body: body, token: token, reused: lease.reused, headTimeout: responseHeadTimeout,
+                response: response)
         }
         if eventLoop.inEventLoop { execute() } else { eventLoop.execute(execute) }
         do {
             return try await withTaskCancellationHandler {
                 try await response.futureResult.get()
             } onCancel: {
+                // Runs after `execute` on the same loop (tasks run in order), so the exchange exists by then.
                 eventLoop.execute { connection.value.cancel(token) }
             }
-        } catch  where expired.isSet {
+        } catch is HTTP1HeadTimeout {
             throw UpstreamError.timeout(origin: origin.description, phase: "the response head")
         }
     }
