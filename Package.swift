@@ -174,7 +174,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyUpstreamTests",
-            dependencies: ["ProxyUpstream"],
+            dependencies: ["ProxyUpstream", "ProxyHTTP2", .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -28,8 +28,11 @@ public struct ProxyApplication: Sendable {
     /// Routes added after the built-in ones (tests use it for endpoints such as a slow download).
     public var additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)?
 
-    /// Loads the TLS certificate and key; a failure names the config key of the file at fault.
-    public init(config: ProxyConfig, logger: Logger) throws(ConfigError) {
+    /// Loads the TLS certificate and key; a failure names the config key of the file at fault. `alpnProtocols`
+    /// is what the front door offers (tests restrict it to play an HTTP/1.1-only server).
+    public init(
+        config: ProxyConfig, logger: Logger, alpnProtocols: [String] = ProxyApplication.alpnProtocols
+    ) throws(ConfigError) {
         self.config = config
         self.logger = logger
         guard config.server.tls.enabled else {
@@ -39,7 +42,7 @@ public struct ProxyApplication: Sendable {
         let tls = TLSContext.ServerConfiguration(
             certificateChainFile: config.server.tls.certFile,
             privateKeyFile: config.server.tls.keyFile,
-            alpnProtocols: Self.alpnProtocols
+            alpnProtocols: alpnProtocols
         )
         do {
             tlsContexts = try TLSContextStore(configuration: tls)
@@ -51,7 +54,7 @@ public struct ProxyApplication: Sendable {
     }
 
     /// What ALPN offers, in our order of preference: HTTP/2 (nghttp2), then HTTP/1.1.
-    static let alpnProtocols = ["h2", "http/1.1"]
+    public static let alpnProtocols = ["h2", "http/1.1"]
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()

@@ -14,17 +14,19 @@ public final class TestServer: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    /// Starts the server; `config.server.port` is replaced by 0 (a free port) unless `keepPort`.
+    /// Starts the server on a free loopback port (`config.server.host` and `port` are replaced). `alpnProtocols`
+    /// restricts what the TLS front door offers, e.g. `["http/1.1"]` for an HTTP/1.1-only server.
     public static func start(
         config: ProxyConfig,
         logger: Logger = Logger(label: "test-server"),
         additionalRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil,
-        handleSignals: Bool = false
+        handleSignals: Bool = false,
+        alpnProtocols: [String] = ProxyApplication.alpnProtocols
     ) async throws -> TestServer {
         var config = config
         config.server.host = "127.0.0.1"
         config.server.port = 0
-        var application = try ProxyApplication(config: config, logger: logger)
+        var application = try ProxyApplication(config: config, logger: logger, alpnProtocols: alpnProtocols)
         application.additionalRoutes = additionalRoutes
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let group = application.makeServiceGroup(handleSignals: handleSignals) { channel in

@@ -17,6 +17,8 @@ public final class UpstreamPool: Sendable {
         public var queueTimeout: TimeAmount = .seconds(30)
         public var pingInterval: TimeAmount = .seconds(30)
         public var http2 = H2ClientHandler.Configuration()
+        /// Told the ALPN result of every TLS handshake (`upstream.protocol: auto` learns the origin's protocol).
+        public var onNegotiated: (@Sendable (String?) -> Void)?
 
         public init() {}
     }
@@ -172,7 +174,8 @@ public final class UpstreamPool: Sendable {
                     if let tls {
                         let session = try tls.makeClientSession(serverName: origin.host)
                         try operations.addHandler(TLSHandler(session: session))
-                        try operations.addHandler(RequireH2(origin: origin, logger: pool.logger))
+                        try operations.addHandler(
+                            RequireH2(origin: origin, logger: pool.logger, onNegotiated: configuration.onNegotiated))
                     }
                     let handler = try H2ClientHandler(configuration: configuration.http2) { event in
                         pool.connectionEvent(id, event)

@@ -1,5 +1,6 @@
 import Foundation
 import ProxyCore
+import ProxyUpstream
 import Testing
 
 @testable import ProxyServer
@@ -306,6 +307,14 @@ extension ConfigTests {
             }
         }
 
+        @Test func upstreamProtocolFromYAMLOrEnvironment() throws {
+            #expect(try loadWithoutTLS("").upstream.protocol == .auto)
+            #expect(try loadWithoutTLS("upstream:\n  protocol: http1\n").upstream.protocol == .http1)
+            let fromEnvironment = try loadWithoutTLS(
+                "upstream:\n  protocol: http1\n", environment: ["UPSTREAM__PROTOCOL": "H2"])
+            #expect(fromEnvironment.upstream.protocol == .h2)
+        }
+
         @Test func emptyCAFileFromEnvironmentMeansNone() throws {
             let config = try loadWithoutTLS(
                 "claude:\n  ca_file: missing.pem\n", environment: ["CLAUDE__CA_FILE": ""])
@@ -371,6 +380,7 @@ extension ConfigTests {
             .init(yaml: "claude:\n  base_url: \"https://\"\n", key: "claude.base_url"),
             .init(yaml: "claude:\n  base_url: api.anthropic.com\n", key: "claude.base_url"),
             .init(yaml: "oauth:\n  token_url: not a url\n", key: "oauth.token_url"),
+            .init(yaml: "upstream:\n  protocol: http3\n", key: "upstream.protocol"),
             .init(yaml: "", environment: ["SERVER__PORT": "80x"], key: "server.port"),
             .init(yaml: "", environment: ["SERVER__TLS__ENABLED": "maybe"], key: "server.tls.enabled"),
             // bad durations

@@ -40,11 +40,13 @@ import Testing
     }
 
     /// The mock accepts `accepted` tokens (each with a fault it always gets, "" for none); the proxy holds one
-    /// account per entry of `imported` (an access token, accepted by the mock or not).
+    /// account per entry of `imported` (an access token, accepted by the mock or not). `upstreamALPN` is what the
+    /// mock offers (`["http/1.1"]`: an HTTP/1.1-only upstream).
     static func rig(
         accepted: [String: String]? = nil, imported: [String]? = nil,
         refresh: (accessToken: String, refreshToken: String)? = nil, environment extra: [String: String] = [:],
-        upstreamRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil
+        upstreamRoutes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil,
+        upstreamALPN: [String] = ProxyApplication.alpnProtocols
     ) async throws -> Rig {
         let folder = try TemporaryDirectory()
         let upstreamCertificates = try TestCertificates()
@@ -61,7 +63,7 @@ import Testing
             additionalRoutes: { [mock = MockClaudeAPI.routes(tokens: accepted, refresh: refresh)] router in
                 mock(router)
                 upstreamRoutes?(router)
-            })
+            }, alpnProtocols: upstreamALPN)
         var environment = [
             "AUTH__API_KEY": adminKey, "SERVER__HOST": "127.0.0.1", "SERVER__PORT": "0",
             "SERVER__TLS__CERT_FILE": proxyCertificates.certificateFile,

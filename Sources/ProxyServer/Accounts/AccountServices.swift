@@ -74,19 +74,20 @@ extension AccountServices {
         guard let origin = UpstreamOrigin(url: config.claude.baseURL) else {
             throw ConfigError(key: "claude.base_url", problem: "not an http(s) URL")
         }
-        let tls: TLSContext
-        do {
-            tls = try TLSContext(client: .init(alpnProtocols: ["h2"], extraCAFile: config.claude.caFile))
-        } catch {
-            throw ConfigError(key: "claude.ca_file", problem: "\(error)")
-        }
         var pool = UpstreamPool.Configuration()
         pool.maxConnections = config.upstream.maxConnections
         pool.idleTimeout = TimeAmount(config.upstream.idleTimeout)
         pool.connectTimeout = TimeAmount(config.upstream.connectTimeout)
         pool.queueTimeout = TimeAmount(config.upstream.queueTimeout)
-        let upstream = UpstreamPools(
-            origin: origin, tls: tls, group: MultiThreadedEventLoopGroup.singleton, configuration: pool, logger: logger)
+        let upstream: UpstreamPools
+        do {
+            upstream = try UpstreamPools(
+                origin: origin, protocol: config.upstream.protocol,
+                trust: .init(extraCAFile: config.claude.caFile), group: MultiThreadedEventLoopGroup.singleton,
+                configuration: pool, logger: logger)
+        } catch {
+            throw ConfigError(key: "claude.ca_file", problem: "\(error)")
+        }
         metrics.watch(upstream)
         return ProxyRelay(
             config: config, pools: upstream, balancer: balancer, refresher: refresher, usage: usage, metrics: metrics)

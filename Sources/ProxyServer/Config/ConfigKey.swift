@@ -1,5 +1,6 @@
 import Foundation
 import ProxyCore
+import ProxyUpstream
 
 /// One configuration key: its dotted name, the type it expects and where its value goes in ``ProxyConfig``.
 /// The table below is the single list of keys; YAML, environment and validation all read from it.
@@ -94,6 +95,10 @@ extension ConfigKey {
             duration("refresh.interval", \.refresh.interval, allowZero: false),
             duration("refresh.offset", \.refresh.offset, allowZero: true),
 
+            value(
+                "upstream.protocol", \.upstream.protocol,
+                expected: Parse.expectedEnumeration(UpstreamProtocol.self),
+                parse: Parse.enumeration(UpstreamProtocol.self)),
             value(
                 "upstream.max_connections", \.upstream.maxConnections, expected: "an integer from 1 to 1000",
                 parse: Parse.int(in: 1...1000)),

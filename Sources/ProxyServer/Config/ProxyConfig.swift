@@ -1,4 +1,5 @@
 import ProxyCore
+import ProxyUpstream
 
 /// The proxy's settings, as read by ``ConfigLoader`` from `config.yaml` and the environment.
 ///
@@ -163,8 +164,12 @@ public struct ProxyConfig: Sendable, Equatable {
         }
     }
 
-    /// The pooled HTTP/2 connections to `claude.base_url`.
+    /// The pooled connections to `claude.base_url`: HTTP/2, or keep-alive HTTP/1.1 for an origin that speaks only
+    /// that.
     public struct Upstream: Sendable, Equatable {
+        /// `auto` (ALPN decides for https; h2c for http), `h2` or `http1`.
+        public var `protocol`: UpstreamProtocol
+        /// Per origin; with HTTP/1.1 also the number of requests in flight (one per connection).
         public var maxConnections: Int
         public var idleTimeout: Duration
         public var connectTimeout: Duration
@@ -177,6 +182,7 @@ public struct ProxyConfig: Sendable, Equatable {
         public var fastPath: Bool
 
         public init(
+            protocol: UpstreamProtocol = .auto,
             maxConnections: Int = 8,
             idleTimeout: Duration = .seconds(90),
             connectTimeout: Duration = .seconds(10),
@@ -185,6 +191,7 @@ public struct ProxyConfig: Sendable, Equatable {
             fastPath: Bool = true
         ) {
             self.fastPath = fastPath
+            self.protocol = `protocol`
             self.maxConnections = maxConnections
             self.idleTimeout = idleTimeout
             self.connectTimeout = connectTimeout

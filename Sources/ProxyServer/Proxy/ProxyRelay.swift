@@ -8,8 +8,9 @@ import ProxyHTTP2
 import ProxyUpstream
 
 /// `/v1/*`: authenticate the client, pick an account, make sure its token is fresh, rewrite the headers and
-/// relay the request over the pooled HTTP/2 connections; the response comes back as it arrives (an SSE event is
-/// written to the client as soon as its DATA frame is read, never waiting for the next).
+/// relay the request over the pooled upstream connections (HTTP/2, or HTTP/1.1 for an origin that speaks only
+/// that); the response comes back as it arrives (an SSE event is written to the client as soon as its bytes are
+/// read, never waiting for the next).
 ///
 /// Before the first response byte a request may move on: 429 and 403 go to the next available account at once
 /// (the 429's cooldown recorded), a 401 forces one refresh of that account's token and retries it, and connect
@@ -85,7 +86,7 @@ public struct ProxyRelay: Sendable {
         var refreshedFor = continuation?.refreshedFor ?? []
         var lastFailure: Response?
         // The last upstream answer not passed on: relayed as it is when no account is left to try.
-        var lastAnswer: (exchange: UpstreamPool.Exchange, account: AccountID)?
+        var lastAnswer: (exchange: UpstreamExchange, account: AccountID)?
         // The same, read whole by the fast path before it handed the request over.
         var bufferedAnswer = continuation?.lastAnswer
         var chosen = continuation?.account
@@ -123,7 +124,7 @@ public struct ProxyRelay: Sendable {
             switch outcome {
             case .response(let exchange):
                 metrics?.upstreamAnswered(after: .now - sent)
-                lastAnswer?.exchange.stream.cancel()  // a newer answer replaces it; its body is not wanted
+                lastAnswer?.exchange.cancel()  // a newer answer replaces it; its body is not wanted
                 lastAnswer = nil
                 bufferedAnswer = nil
                 let status = exchange.status
@@ -245,7 +246,7 @@ public struct ProxyRelay: Sendable {
     }
 
     private enum Outcome {
-        case response(UpstreamPool.Exchange)
+        case response(UpstreamExchange)
         case failed(Response)
     }
 
@@ -281,7 +282,7 @@ public struct ProxyRelay: Sendable {
             bodyLength: body.readableBytes > 0 ? body.readableBytes : nil, extra: extraHeaders)
         do {
             return .response(
-                try await pools.current.send(
+                try await pools.send(
                     fields, body: body.readableBytes > 0 ? body : nil, responseHeadTimeout: responseHeaderTimeout))
         } catch let error as UpstreamError {
             context.logger.warning("upstream request failed", metadata: ["account": "\(account)", "error": "\(error)"])
@@ -297,7 +298,7 @@ public struct ProxyRelay: Sendable {
         }
     }
 
-    private func response(_ exchange: UpstreamPool.Exchange, account: AccountID, _ record: RelayRecord) -> Response {
+    private func response(_ exchange: UpstreamExchange, account: AccountID, _ record: RelayRecord) -> Response {
         var record = record
         record.account = account
         let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
@@ -324,7 +325,7 @@ public struct ProxyRelay: Sendable {
                 var delivered = false
                 defer {
                     // The client left (or the body broke): the upstream stream must not run on unread.
-                    if !delivered { exchange.stream.cancel() }
+                    if !delivered { exchange.cancel() }
                     let counted = observer.finish()
                     recorder?.record(counted, for: account, clientKey: finalRecord.client)
                     finalRecord.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
