@@ -26,6 +26,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         public var logger: Logger?
         /// Offered every new request stream first (the relay's fast path).
         public var interceptor: (any H2StreamInterceptor)?
+        /// After this many streams the connection says GOAWAY (graceful: open streams finish) so that clients
+        /// reconnect — spreading long-lived clients over instances behind a load balancer. 0: no limit.
+        public var maxStreamsPerConnection = 0
 
         public init() {}
     }
@@ -52,6 +55,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private var resetTokens: Double
     private var lastRefill = NIODeadline.now()
     private var goingAway = false
+    private var streamsOpened = 0
     /// A flush is queued for the end of this event-loop turn: responses finished in the same turn leave in one
     /// socket write.
     private var flushScheduled = false
@@ -194,6 +198,13 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        streamsOpened += 1
+        if configuration.maxStreamsPerConnection > 0, streamsOpened == configuration.maxStreamsPerConnection {
+            // This stream is the last one served here (the GOAWAY's last-stream-id is this one).
+            goingAway = true
+            session.goAway(errorCode: H2ErrorCode.noError)
+            scheduleFlush()
+        }
         if let interceptor = configuration.interceptor {
             let intercepted = H2InterceptedStream(handler: self, id: id, eventLoop: context.eventLoop)
             let state = StreamState(body: nil)

@@ -82,6 +82,7 @@ public struct ProxyApplication: Sendable {
         http2Settings.session.maxConcurrentStreams = UInt32(limits.maxConcurrentStreams)
         http2Settings.session.maxHeaderListSize = UInt32(limits.maxHeaderSize)
         http2Settings.idleTimeout = TimeAmount(limits.idleTimeout)
+        http2Settings.maxStreamsPerConnection = limits.maxStreamsPerConnection
         http2Settings.logger = logger
         if config.upstream.fastPath, let relay {
             http2Settings.interceptor = FastRelay(relay: relay, logger: logger)

@@ -49,6 +49,45 @@ import Testing
         return (head, body)
     }
 
+    /// Local ports of the pool's TCP connections to `port`, read with `ss`.
+    static func clientPorts(to port: Int) throws -> Set<String> {
+        let listing = try ProcessRunner.run(["ss", "-Htn", "state", "established", "( dport = :\(port) )"]).stdout
+        return Set(
+            listing.split(separator: "\n").compactMap { line in
+                line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first?
+                    .split(separator: ":").last.map(String.init)
+            })
+    }
+
+    /// The server says GOAWAY (graceful, after its second stream: `limits.max_streams_per_connection`) while
+    /// that stream is in flight: it completes, and the next request goes out on a new connection.
+    @Test func goAwayFromTheServerMovesNewStreamsToANewConnection() async throws {
+        let routes: @Sendable (Router<BasicRequestContext>) -> Void = { router in
+            router.get("/slow") { _, _ -> Response in
+                try await Task.sleep(for: .milliseconds(100))  // the GOAWAY leaves before this response
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "finished anyway")))
+            }
+        }
+        try await TestServer.withTLSServer({ $0.limits.maxStreamsPerConnection = 2 }, routes: routes) {
+            server, certificates in
+            let pool = try pool(for: server, certificates)
+            defer { pool.shutdown() }
+            let first = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
+            #expect(try await Self.collect(first).0[field: ":status"] == "200")
+            let before = try Self.clientPorts(to: server.port)
+            let draining = try await pool.stream(Self.request("GET", "/slow", port: server.port), endStream: true)
+            let (head, body) = try await Self.collect(draining)
+            #expect(head[field: ":status"] == "200" && String(decoding: body, as: UTF8.self) == "finished anyway")
+            for _ in 0..<3 {
+                let next = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
+                #expect(try await Self.collect(next).0[field: ":status"] == "200")
+            }
+            let after = try Self.clientPorts(to: server.port)
+            #expect(before.count == 1)
+            #expect(!after.isEmpty && after.isDisjoint(with: before), "new connections: \(before) then \(after)")
+        }
+    }
+
     @Test func requestReachesOurHTTP2ServerThroughThePool() async throws {
         try await TestServer.withTLSServer { server, certificates in
             let pool = try pool(for: server, certificates)

@@ -50,6 +50,9 @@ extension ConfigKey {
                 "limits.max_concurrent_streams", \.limits.maxConcurrentStreams,
                 expected: "an integer from 1 to 10000", parse: Parse.int(in: 1...10000)),
             value(
+                "limits.max_streams_per_connection", \.limits.maxStreamsPerConnection,
+                expected: "an integer of at least 0 (0: no limit)", parse: Parse.int(in: 0...Int.max)),
+            value(
                 "limits.max_request_body", \.limits.maxRequestBody,
                 expected: "an integer of at least 1024 (bytes)", parse: Parse.int(in: 1024...Int.max)),
 

@@ -58,6 +58,8 @@ public struct ProxyConfig: Sendable, Equatable {
         public var maxConcurrentStreams: Int
         /// Bytes of a `/v1` request body (after gzip decoding), kept whole so it can be replayed on failover.
         public var maxRequestBody: Int
+        /// HTTP/2 streams served per client connection before a graceful GOAWAY (0: no limit).
+        public var maxStreamsPerConnection: Int
 
         public init(
             maxHeaderSize: Int = 32768,
@@ -65,8 +67,10 @@ public struct ProxyConfig: Sendable, Equatable {
             headerTimeout: Duration = .seconds(10),
             maxConnections: Int = 10000,
             maxConcurrentStreams: Int = 128,
-            maxRequestBody: Int = 32 << 20
+            maxRequestBody: Int = 32 << 20,
+            maxStreamsPerConnection: Int = 0
         ) {
+            self.maxStreamsPerConnection = maxStreamsPerConnection
             self.maxHeaderSize = maxHeaderSize
             self.idleTimeout = idleTimeout
             self.headerTimeout = headerTimeout
