@@ -83,7 +83,6 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "COpenSSL",
                 "ProxyTLS",
                 "ProxyHTTP2",
                 "ProxyUpstream",

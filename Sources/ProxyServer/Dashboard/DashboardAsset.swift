@@ -1,6 +1,6 @@
-import COpenSSL
 import Foundation
 import NIOCore
+import ProxyCore
 
 /// One dashboard file as served: its bytes, a gzip copy when that is smaller, and a strong ETag for each (RFC 9110
 /// §8.8.3: a strong validator changes with every byte of the representation, so the gzip copy has its own).
@@ -45,17 +45,6 @@ struct DashboardAsset: Sendable {
     }
 
     static func sha256Hex(_ bytes: [UInt8]) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = bytes.withUnsafeBytes { input in
-            digest.withUnsafeMutableBytes { output in
-                EVP_Digest(
-                    input.baseAddress, input.count, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length,
-                    EVP_sha256(), nil)
-            }
-        }
-        // EVP_Digest with SHA-256 and no engine fails only when libcrypto itself is broken.
-        precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed")
-        return digest.map { String(format: "%02x", $0) }.joined()
+        PKCE.sha256(bytes).map { String(format: "%02x", $0) }.joined()
     }
 }
