@@ -60,8 +60,11 @@ import Testing
                         })
                 }
             }, upstreamALPN: ["http/1.1"])
+        // The protocol is settled by a first request (auto: the first TLS handshake decides, then requests move to
+        // the HTTP/1.1 pool), so that the timed one below spends its seconds streaming.
+        _ = try await rig.curl(["-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}", rig.url])
         let result = try await rig.curl([
-            "-N", "--max-time", "3", "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}",
+            "-N", "--max-time", "5", "-H", "x-api-key: \(RelayTests.adminKey)", "-d", "{}",
             "https://localhost:\(rig.port)/v1/endless",
         ])
         let started = stream.started.load(ordering: .relaxed)
