@@ -347,9 +347,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     func consumed(streamID: Int32, _ count: Int) {
-        // A stream that ended already gave its unconsumed bytes back (`end`); counting them twice would
+        // A stream that ended already gave its unconsumed bytes back (`end`), and so did one whose response went
+        // out whole (`responseComplete`) while its reader still had chunks queued; counting them twice would
         // over-credit the connection window.
-        guard let stream = streams[streamID] else { return }
+        guard let stream = streams[streamID], !stream.discardInbound else { return }
         session.consumed(count, of: stream, id: streamID)
         scheduleFlush()
     }

@@ -41,6 +41,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// parts share one TLS record and one socket write instead of one each.
     private var unflushed: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushBeforeHandshake = false
+    /// A flush waits for the end of the event-loop turn: the head, body and end of a response written (and each
+    /// flushed) by one task step leave as one record and one socket write instead of three.
+    private var flushScheduled = false
+    private var unflushedBytes = 0
     /// Scratch space for joining small writes into one record.
     private var coalesced = ByteBuffer()
     private var timer: Scheduled<Void>?
@@ -203,6 +207,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch state {
         case .handshaking, .active:
             unflushed.append((plaintext, promise))
+            unflushedBytes += plaintext.readableBytes
         case .outputClosed:
             promise?.fail(ChannelError.outputClosed)
         case .closing, .closed:
@@ -215,8 +220,22 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .handshaking:
             flushBeforeHandshake = true
         case .active:
-            encryptUnflushed(context: context)
-            context.flush()
+            // A writer that keeps writing without giving the loop back must still meet the socket's backpressure:
+            // past a few records the flush happens now.
+            if unflushedBytes >= Self.recordSize * 4 {
+                encryptUnflushed(context: context)
+                context.flush()
+                return
+            }
+            guard !flushScheduled else { return }
+            flushScheduled = true
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                // A close in between has encrypted and flushed what was written.
+                guard case .active = state else { return }
+                encryptUnflushed(context: context)
+                context.flush()
+            }
         case .outputClosed, .closing, .closed:
             context.flush()
         }
@@ -281,6 +300,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !unflushed.isEmpty else { return }
         let batch = unflushed
         unflushed.removeAll(keepingCapacity: true)
+        unflushedBytes = 0
         var promises: [EventLoopPromise<Void>] = []
         var failure: OpenSSLError?
         for (plaintext, promise) in batch {

@@ -79,6 +79,7 @@ final class SlowSocket: ChannelOutboundHandler {
         let response = Array(repeating: UInt8(ascii: "r"), count: 100_000)
         channel.write(ByteBuffer(bytes: response), promise: nil)
         channel.flush()
+        channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
         let closed = channel.close()
 
         // The socket still holds the response: closing now would drop it, so the handler must not close yet.
@@ -99,6 +100,7 @@ final class SlowSocket: ChannelOutboundHandler {
         let written = parts.map { channel.write(ByteBuffer(string: $0)) }
         #expect(socket.held.isEmpty, "nothing is encrypted before the flush")
         channel.flush()
+        channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
         #expect(socket.held.count == 1, "one socket write for the whole batch")
         socket.release()
         for future in written { try future.wait() }
@@ -115,6 +117,7 @@ final class SlowSocket: ChannelOutboundHandler {
         let (channel, socket, client) = try connectedChannel()
         channel.write(ByteBuffer(string: "last words"), promise: nil)
         channel.flush()
+        channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
         channel.close(mode: .output, promise: nil)
         socket.release()
         let received = decrypt(socket.delivered, with: client)
