@@ -43,11 +43,12 @@ struct ClientAuthentication: Sendable {
 
     static func presentedKey(_ headers: HTTPFields) -> String? {
         if let key = headers[HTTPField.Name("x-api-key")!] { return key }
-        if let authorization = headers[.authorization], authorization.count > 7,
-            authorization.prefix(7).lowercased() == "bearer "
-        {
-            return String(authorization.dropFirst(7))
-        }
-        return nil
+        return headers[.authorization].flatMap(bearerToken)
+    }
+
+    /// The token of an `Authorization: Bearer <token>` value.
+    static func bearerToken(_ authorization: String) -> String? {
+        guard authorization.count > 7, authorization.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(authorization.dropFirst(7))
     }
 }

@@ -26,10 +26,7 @@ struct FastRelay: H2StreamInterceptor {
             case ":method": method = field.value
             case ":path": path = field.value
             case "x-api-key" where apiKey == nil: apiKey = field.value
-            case "authorization" where bearer == nil:
-                if field.value.count > 7, field.value.prefix(7).lowercased() == "bearer " {
-                    bearer = String(field.value.dropFirst(7))
-                }
+            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
             case "content-encoding": return nil
             default: break
             }

@@ -128,17 +128,21 @@ public struct ProxyRelay: Sendable {
                 lastAnswer = nil
                 bufferedAnswer = nil
                 let status = exchange.status
-                let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+                let upstreamHeaders = Self.headerFields(of: exchange)
                 if let changed = balancer.record(status: status, headers: upstreamHeaders, for: account) {
                     usage?.record(rateLimit: changed, for: account)
                 }
                 let retryable = Self.isRetryable(status)
-                guard retryable, attempt < maxRetries else { return response(exchange, account: account, record) }
+                guard retryable, attempt < maxRetries else {
+                    return response(exchange, account: account, record, upstreamHeaders: upstreamHeaders)
+                }
                 lastAnswer = (exchange, account)
                 lastFailure = nil
                 attempt += 1
                 if status == 401 {
-                    if refreshedFor.contains(account) { return response(exchange, account: account, record) }
+                    if refreshedFor.contains(account) {
+                        return response(exchange, account: account, record, upstreamHeaders: upstreamHeaders)
+                    }
                     refreshedFor.insert(account)
                     _ = try? await refresher.forceRefresh(for: account, rejectedToken: token)
                 } else if status >= 500 {
@@ -232,11 +236,8 @@ public struct ProxyRelay: Sendable {
     private func response(_ answer: BufferedAnswer, _ record: RelayRecord) -> Response {
         var record = record
         record.account = answer.account
-        var headers = HTTPFields()
-        for (name, value) in answer.headers where !Self.hopByHop.contains(name) && name != "content-length" {
-            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
-        }
-        headers[Self.accountHeader] = answer.account.rawValue
+        // Its length is the body's own (set by the response), not the upstream's field.
+        let headers = Self.clientHeaders(answer.headers.filter { $0.name != "content-length" }, account: answer.account)
         var observer = UsageObserver(contentType: headers[.contentType])
         answer.body.withUnsafeReadableBytes { observer.observe($0) }
         let counted = observer.finish()
@@ -248,6 +249,21 @@ public struct ProxyRelay: Sendable {
     private enum Outcome {
         case response(UpstreamExchange)
         case failed(Response)
+    }
+
+    /// An upstream head's fields without the pseudo-headers.
+    static func headerFields(of exchange: UpstreamExchange) -> [(name: String, value: String)] {
+        exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+    }
+
+    /// The response headers the client gets: the upstream's minus hop-by-hop ones, plus the serving account.
+    static func clientHeaders(_ upstream: [(name: String, value: String)], account: AccountID) -> HTTPFields {
+        var headers = HTTPFields()
+        for (name, value) in upstream where !hopByHop.contains(name) {
+            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
+        }
+        headers[accountHeader] = account.rawValue
+        return headers
     }
 
     /// Answers that move the request to another attempt while no byte has gone to the client.
@@ -298,15 +314,14 @@ public struct ProxyRelay: Sendable {
         }
     }
 
-    private func response(_ exchange: UpstreamExchange, account: AccountID, _ record: RelayRecord) -> Response {
+    /// Relays `exchange`; `upstreamHeaders` are its non-pseudo header fields when the caller has them already.
+    private func response(
+        _ exchange: UpstreamExchange, account: AccountID, _ record: RelayRecord,
+        upstreamHeaders: [(name: String, value: String)]? = nil
+    ) -> Response {
         var record = record
         record.account = account
-        let upstreamHeaders = exchange.head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
-        var headers = HTTPFields()
-        for (name, value) in upstreamHeaders where !Self.hopByHop.contains(name) {
-            if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
-        }
-        headers[Self.accountHeader] = account.rawValue
+        let headers = Self.clientHeaders(upstreamHeaders ?? Self.headerFields(of: exchange), account: account)
         let body = exchange.body(idleTimeout: bodyIdleTimeout)
         let isEventStream = headers[.contentType]?.hasPrefix("text/event-stream") ?? false
         let requestID = headers[HTTPField.Name("request-id")!] ?? ""
