@@ -58,7 +58,8 @@ import Testing
         #expect(accounts.count == 1)
         #expect(accounts.first?["state"] as? String == "available")
         #expect(accounts.first?["token_hint"] as? String == "…" + String(rig.accessToken.suffix(4)))
-        #expect(!listed.body.contains(rig.accessToken) && !listed.body.contains("refresh-"), "no token in the list")
+        let leaked = containsAnySecret(listed.body, [rig.accessToken, "refresh-"])
+        #expect(!leaked, "no token in the list")
         for header in [
             "x-content-type-options: nosniff", "referrer-policy: no-referrer",
             "content-security-policy: default-src 'self'; frame-ancestors 'none'", "strict-transport-security:",
@@ -90,7 +91,8 @@ import Testing
         let added = try await Self.call(rig, "POST", "/oauth/exchange", body: #"{"code":"the-code#\#(state)"}"#)
         #expect(added.status == 201, "\(added.body)")
         #expect((added.json["id"] as? String)?.hasPrefix("acc_") == true)
-        #expect(!added.body.contains(newAccess))
+        let leaked = containsAnySecret(added.body, [newAccess])
+        #expect(!leaked)
         let reused = try await Self.call(rig, "POST", "/oauth/exchange", body: #"{"code":"the-code#\#(state)"}"#)
         #expect(reused.status == 400, "a state is good for one login")
         let listed = try await Self.call(rig, "GET", "/api/accounts")
@@ -154,7 +156,8 @@ import Testing
         #expect(try Self.snapshot(rig).keys.filter { $0.hasPrefix("account_") }.isEmpty, "the file is gone")
         let log = rig.proxy.log
         try await rig.stop()
-        #expect(!log.contains(rotated) && !log.contains(rig.accessToken) && !log.contains(Self.adminKey))
+        let leaked = containsAnySecret(log, [rotated, rig.accessToken, Self.adminKey])
+        #expect(!leaked)
     }
 
     @Test func importTakesClaudeCodeCredentials() async throws {
@@ -165,7 +168,8 @@ import Testing
             #"{"claudeAiOauth":{"accessToken":"\#(access)","refreshToken":"refresh-\#(UUID().uuidString)","expiresAt":\#(expiry)}}"#
         let imported = try await Self.call(rig, "POST", "/api/accounts/import?name=laptop", body: credentials)
         #expect(imported.status == 201 && imported.json["name"] as? String == "laptop", "\(imported.body)")
-        #expect(!imported.body.contains(access))
+        let leaked = containsAnySecret(imported.body, [access])
+        #expect(!leaked)
         let before = try Self.snapshot(rig)
         let broken = try await Self.call(rig, "POST", "/api/accounts/import", body: #"{"claudeAiOauth":{}}"#)
         #expect(broken.status == 400 && broken.body.contains("accessToken is missing"), "\(broken.body)")

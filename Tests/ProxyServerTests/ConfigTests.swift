@@ -1,5 +1,6 @@
 import Foundation
 import ProxyCore
+import ProxyTesting
 import ProxyUpstream
 import Testing
 
@@ -406,7 +407,8 @@ extension ConfigTests {
                 if let error {
                     #expect(error.description.hasPrefix("config: \(errorCase.key): "))
                     #expect(!error.description.contains { $0.isNewline })
-                    #expect(!error.description.contains(validKey))
+                    let leaked = containsAnySecret(error.description, [validKey])
+                    #expect(!leaked)
                 }
             }
         }

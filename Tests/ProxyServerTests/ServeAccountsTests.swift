@@ -72,9 +72,12 @@ import Testing
         #expect(accounts?["available"] == 1)
         #expect(accounts?["needs_reauth"] == 0 && accounts?["cooling_down"] == 0 && accounts?["disabled"] == 0)
         for token in tokens {
-            #expect(!result.stdout.contains(token) && !proxy.log.contains(token))
-            #expect(!proxy.log.contains(String(token.suffix(8))))
+            let leaked = containsAnySecret(result.stdout + proxy.log, [token])
+            #expect(!leaked)
+            let tailLeaked = containsAnySecret(proxy.log, [String(token.suffix(8))])
+            #expect(!tailLeaked)
         }
-        #expect(!proxy.log.contains(Self.adminKey))
+        let keyLeaked = containsAnySecret(proxy.log, [Self.adminKey])
+        #expect(!keyLeaked)
     }
 }
