@@ -84,9 +84,8 @@ public struct ProxyApplication: Sendable {
         http2Settings.idleTimeout = TimeAmount(limits.idleTimeout)
         http2Settings.maxStreamsPerConnection = limits.maxStreamsPerConnection
         http2Settings.logger = logger
-        if config.upstream.fastPath, let relay {
-            http2Settings.interceptor = FastRelay(relay: relay, logger: logger)
-        }
+        let fastPath = config.upstream.fastPath ? relay.map { FastRelay(relay: $0, logger: logger) } : nil
+        http2Settings.interceptor = fastPath
         let http2 = http2Settings
         let headerTimeout = TimeAmount(limits.headerTimeout)
         let tls = tlsContexts.map {
@@ -96,7 +95,8 @@ public struct ProxyApplication: Sendable {
         return HTTPServerBuilder { responder in
             FrontDoorChannel(
                 http1: RequestHeadGuardChannel(
-                    HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout),
+                    HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout,
+                    fastPath: fastPath),
                 http2: http2Responder,
                 http2Configuration: http2,
                 tls: tls

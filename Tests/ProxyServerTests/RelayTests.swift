@@ -116,7 +116,7 @@ import Testing
             $0.contains("path=/v1/messages") && $0.contains("status=200")
         }
         #expect(relayed.count == 6, "one line per request")
-        #expect(relayed.filter { $0.contains("relay=fast") }.count == 3, "HTTP/2 requests take the fast path")
+        #expect(relayed.filter { $0.contains("relay=fast") }.count >= 3, "requests on a warm pool take the fast path")
     }
 
     /// No response head within `upstream.response_header_timeout`: 504 `timeout_error`, on either path.

@@ -22,11 +22,12 @@ import Testing
             client: Self.client([
                 ("x-api-key", "client-key"), ("authorization", "Bearer client-key"), ("cookie", "c=1"),
                 ("anthropic-beta", "a, b"), ("anthropic-beta", "b,oauth-2025-04-20"), ("content-type", "json"),
-                ("accept-encoding", "gzip"), ("connection", "keep-alive"),
+                ("accept-encoding", "gzip"), ("connection", "keep-alive"), ("x-claude-proxy-handover", "1f"),
             ]),
             token: "account-token", bodyLength: 2)
         #expect(Self.values(fields, "authorization") == ["Bearer account-token"])
         #expect(Self.values(fields, "x-api-key").isEmpty && Self.values(fields, "cookie").isEmpty)
+        #expect(Self.values(fields, "x-claude-proxy-handover").isEmpty, "our internal hand-over id stays here")
         #expect(Self.values(fields, "anthropic-beta") == ["a,b,oauth-2025-04-20"])
         #expect(Self.values(fields, "anthropic-version") == ["2023-06-01"])
         #expect(Self.values(fields, "accept-encoding") == ["identity"])

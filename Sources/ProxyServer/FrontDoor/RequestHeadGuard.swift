@@ -125,10 +125,13 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
 
     let base: Base
     let timeout: TimeAmount
+    /// The relay's fast path for HTTP/1.1 requests, placed just in front of Hummingbird's async channel.
+    let fastPath: FastRelay?
 
-    public init(_ base: Base, timeout: TimeAmount) {
+    init(_ base: Base, timeout: TimeAmount, fastPath: FastRelay? = nil) {
         self.base = base
         self.timeout = timeout
+        self.fastPath = fastPath
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -140,6 +143,11 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
             let operations = channel.pipeline.syncOperations
             let codec = try operations.context(handlerType: HTTP1ToHTTPServerCodec.self)
             try operations.addHandler(KeepAlivePolicy(), position: .before(codec.handler))
+            if let fastPath {
+                let state = try operations.context(handlerType: HTTPConnectionStateHandler.self)
+                let handler = HTTP1FastPath(relay: fastPath, handovers: fastPath.relay.handovers)
+                try operations.addHandler(handler, position: .after(state.handler))
+            }
             return value
         }
     }

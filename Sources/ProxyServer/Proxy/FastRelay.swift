@@ -1,15 +1,16 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import ProxyCore
 import ProxyHTTP2
 
-/// The relay's fast path for HTTP/2 clients: a `/v1` stream is taken over on its connection's event loop and
-/// joined to an upstream stream on the same loop — no task, no async sequence, no router — when everything is
-/// ordinary: a key that is accepted, an identity-encoded body, an available account with a token in memory, and
-/// a pooled upstream connection with a free slot. Anything else, at any point before the response head is sent,
-/// is handed to the async relay (`ProxyRelay`), which has the same rules and does the waiting, refreshing,
-/// retrying and error answers.
+/// The relay's fast path: a `/v1` request is taken over on its connection's event loop and joined to an upstream
+/// stream on the same loop — no task, no async sequence, no router — when everything is ordinary: a key that is
+/// accepted, an identity-encoded body, an available account with a token in memory, and a pooled upstream
+/// connection with a free slot. Anything else, at any point before the response head is sent, is handed to the
+/// async relay (`ProxyRelay`), which has the same rules and does the waiting, refreshing, retrying and error
+/// answers. HTTP/2 clients reach it as an `H2StreamInterceptor`, HTTP/1.1 clients through `HTTP1FastPath`.
 struct FastRelay: H2StreamInterceptor {
     let relay: ProxyRelay
     let logger: Logger
@@ -31,11 +32,40 @@ struct FastRelay: H2StreamInterceptor {
             default: break
             }
         }
-        guard let method, method == "POST" || method == "GET", let path, path.hasPrefix("/v1/"),
-            let identity = relay.authentication.identify(presented: apiKey ?? bearer)
+        guard let method, let path else { return nil }
+        return take(stream, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
+    }
+
+    /// The same for an HTTP/1.1 request head. A request that ends its connection (`connection: close`, set for
+    /// HTTP/1.0 without keep-alive too) or expects `100 Continue` stays with Hummingbird, which does those.
+    func intercept(_ head: HTTPRequest, client: some FastRelayClient) -> FastRelayStream? {
+        guard let path = head.path else { return nil }
+        var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", path)]
+        fields.reserveCapacity(head.headerFields.count + 2)
+        var apiKey: String?
+        var bearer: String?
+        for field in head.headerFields {
+            let name = field.name.canonicalName
+            switch name {
+            case "x-api-key" where apiKey == nil: apiKey = field.value
+            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
+            case "content-encoding", "expect": return nil
+            case "connection" where field.value == "close": return nil
+            default: break
+            }
+            fields.append(H2Field(name, field.value))
+        }
+        return take(client, fields: fields, method: head.method.rawValue, path: path, presented: apiKey ?? bearer)
+    }
+
+    private func take(
+        _ client: some FastRelayClient, fields: [H2Field], method: String, path: String, presented: String?
+    ) -> FastRelayStream? {
+        guard method == "POST" || method == "GET", path.hasPrefix("/v1/"),
+            let identity = relay.authentication.identify(presented: presented)
         else { return nil }
         return FastRelayStream(
-            client: stream, fields: fields, method: method, path: path, client: identity.label, relay: relay,
+            client: client, fields: fields, method: method, path: path, client: identity.label, relay: relay,
             logger: logger)
     }
 }

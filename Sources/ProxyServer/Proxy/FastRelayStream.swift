@@ -5,8 +5,8 @@ import ProxyCore
 import ProxyHTTP2
 import ProxyUpstream
 
-/// One `/v1` request on the fast path (see `FastRelay`): the client's HTTP/2 stream and the upstream stream,
-/// both driven by their connections' event loop — the same one. Response bytes pass from upstream to client as
+/// One `/v1` request on the fast path (see `FastRelay`): the client's side (an HTTP/2 stream or an HTTP/1.1
+/// request) and the upstream stream, both driven by their connections' event loop — the same one. Response bytes pass from upstream to client as
 /// they come; the upstream window is given back only as the client's stream drains (backpressure both ways).
 final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate {
     private enum Phase {
@@ -19,7 +19,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     /// The most of a retryable answer's body kept for the async relay (error bodies are small).
     static let answerLimit = 64 << 10
 
-    private let client: H2InterceptedStream
+    private let client: any FastRelayClient
     private let fields: [H2Field]
     private let method: String
     private let path: String
@@ -46,7 +46,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var lastActivity = NIODeadline.now()
 
     init(
-        client: H2InterceptedStream, fields: [H2Field], method: String, path: String, client clientKey: String,
+        client: any FastRelayClient, fields: [H2Field], method: String, path: String, client clientKey: String,
         relay: ProxyRelay, logger: Logger
     ) {
         self.client = client
@@ -165,7 +165,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         } catch {
             cancelUpstream()
             complete(failure: "\(error)", status: status)
-            client.reset(errorCode: H2ErrorCode.internalError)
+            client.abort()
         }
     }
 
@@ -243,7 +243,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             client.write(
                 ByteBuffer(string: ProxyRelay.errorEvent(for: error, requestID: upstreamRequestID)), endStream: true)
         } else {
-            client.reset(errorCode: H2ErrorCode.internalError)
+            client.abort()
         }
     }
 

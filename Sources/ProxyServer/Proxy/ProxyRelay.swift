@@ -29,6 +29,8 @@ public struct ProxyRelay: Sendable {
     let usage: UsageRecorder?
     let metrics: ProxyMetrics?
     let extraHeaders: [(name: String, value: String)]
+    /// Requests the HTTP/1.1 fast path handed over, with where it left off.
+    let handovers = RelayHandovers()
 
     public init(
         config: ProxyConfig, pools: UpstreamPools, balancer: Balancer, refresher: TokenRefresher,
@@ -56,7 +58,10 @@ public struct ProxyRelay: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
-            router.on("/v1/**", method: method) { request, context in try await relay(request, context: context) }
+            router.on("/v1/**", method: method) { request, context in
+                let continuation = request.headers[RelayHandovers.field].flatMap(handovers.take)
+                return try await relay(request, context: context, continuing: continuation)
+            }
         }
     }
 

@@ -9,7 +9,7 @@ enum UpstreamRequestHeaders {
     static let dropped: Set<String> = [
         "x-api-key", "authorization", "cookie", "host", "connection", "keep-alive", "proxy-connection",
         "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "accept-encoding", "content-length",
-        "anthropic-beta", "anthropic-version",
+        "anthropic-beta", "anthropic-version", "x-claude-proxy-handover",
     ]
     static let oauthBeta = "oauth-2025-04-20"
 

@@ -1,0 +1,32 @@
+import HTTPTypes
+import NIOCore
+import Synchronization
+
+/// Requests the HTTP/1.1 fast path handed to the async relay, by the id it put in their head
+/// (`x-claude-proxy-handover`): the relay route takes where the fast path left off from here. A client's own copy
+/// of that field is removed before a request reaches the router; one never taken (the client left first) is
+/// dropped after `lifetime`.
+final class RelayHandovers: Sendable {
+    static let field = HTTPField.Name("x-claude-proxy-handover")!
+    static let lifetime = Duration.seconds(300)
+
+    private let waiting = Mutex<[UInt64: (continuation: ProxyRelay.RelayContinuation, at: ContinuousClock.Instant)]>(
+        [:])
+
+    func deposit(_ continuation: ProxyRelay.RelayContinuation) -> String {
+        let id = UInt64.random(in: 1...UInt64.max)
+        let now = ContinuousClock.now
+        waiting.withLock { waiting in
+            waiting = waiting.filter { now - $0.value.at < Self.lifetime }
+            waiting[id] = (continuation, now)
+        }
+        return String(id, radix: 16)
+    }
+
+    func take(_ value: String) -> ProxyRelay.RelayContinuation? {
+        guard let id = UInt64(value, radix: 16) else { return nil }
+        return waiting.withLock { $0.removeValue(forKey: id)?.continuation }
+    }
+
+    var count: Int { waiting.withLock { $0.count } }
+}
