@@ -71,7 +71,7 @@ public struct ProxyApplication: Sendable {
         let limits = config.limits
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestHeadObserver()],
-            idleTimeout: TimeAmount(limits.idleTimeout),
+            idleTimeout: nil,  // HTTP1FastPath keeps it: it sees the requests the relay takes over too
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: limits.maxHeaderSize,
                 maxHeaderListSize: limits.maxHeaderSize,
@@ -96,7 +96,7 @@ public struct ProxyApplication: Sendable {
             FrontDoorChannel(
                 http1: RequestHeadGuardChannel(
                     HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout,
-                    fastPath: fastPath),
+                    idleTimeout: TimeAmount(limits.idleTimeout), fastPath: fastPath),
                 http2: http2Responder,
                 http2Configuration: http2,
                 tls: tls

@@ -126,4 +126,69 @@ import Testing
         #expect(response.header("connection")?.lowercased() == "close")
         #expect(rest.count < 64, "nothing but a TLS close_notify follows: \(rest.count) bytes")
     }
+
+    // Found by review: each runs with the fast path on and off (`upstream.fast_path`), which must behave alike.
+
+    /// A request line the decoder rejects, pipelined behind a fast-path request: the fast-path request's 200 must
+    /// come first (as it does without the fast path), then the 400.
+    @Test(arguments: ["true", "false"])
+    func parseErrorBehindAFastRequestDoesNotJumpAhead(fast: String) async throws {
+        let rig = try await RelayTests.rig(environment: ["UPSTREAM__FAST_PATH": fast])
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        let request = Self.post(#"{"stream":true}"#, headers: ["x-mock-fault: slow-drip"])
+        let first = try await blocking {
+            try client.write(Array((request + "BOGUS\u{1}LINE\r\n\r\n").utf8))
+            return try client.readResponse()
+        }
+        try await rig.stop()
+        #expect(first.status == 200, "fast=\(fast): first response \(first.status) \(first.bodyText)")
+        #expect(first.bodyText == MockClaudeAPI.sseEvents.joined(), "fast=\(fast)")
+    }
+
+    /// A pipelined request whose body follows its head in a later write, behind a fast-path SSE response that
+    /// lasts longer than the idle timeout: the response must not be cut off.
+    @Test(arguments: ["true", "false"])
+    func heldPipelinedHeadDoesNotLetTheIdleTimeoutCutAResponse(fast: String) async throws {
+        let rig = try await RelayTests.rig(environment: ["LIMITS__IDLE_TIMEOUT": "1s", "UPSTREAM__FAST_PATH": fast])
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        let slow = Self.post(#"{"stream":true}"#, headers: ["x-mock-fault: slow-drip"])
+        let next = Self.post("{}")
+        let split = next.range(of: "\r\n\r\n")!.upperBound
+        let result: Result<(TestTLSClient.Response, TestTLSClient.Response), any Error> = try await blocking {
+            do {
+                try client.write(Array((slow + String(next[..<split])).utf8))
+                Thread.sleep(forTimeInterval: 0.2)
+                try client.write(Array(String(next[split...]).utf8))
+                return .success((try client.readResponse(), try client.readResponse()))
+            } catch {
+                return .failure(error)
+            }
+        }
+        try await rig.stop()
+        switch result {
+        case .success(let (first, second)):
+            #expect(first.bodyText == MockClaudeAPI.sseEvents.joined(), "fast=\(fast)")
+            #expect(second.status == 200, "fast=\(fast)")
+        case .failure(let error):
+            Issue.record("fast=\(fast): connection failed: \(error)")
+        }
+    }
+
+    /// SIGTERM while a fast-path SSE response is under way: it completes, then the connection closes.
+    @Test(arguments: ["true", "false"])
+    func gracefulShutdownLetsAFastResponseFinish(fast: String) async throws {
+        let rig = try await RelayTests.rig(environment: ["UPSTREAM__FAST_PATH": fast])
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        let slow = Self.post(#"{"stream":true}"#, headers: ["x-mock-fault: slow-drip"])
+        try await blocking { try client.write(Array(slow.utf8)) }
+        try await Task.sleep(for: .milliseconds(500))
+        rig.proxy.signal(SIGTERM)
+        let response = try? await blocking { try client.readResponse() }
+        _ = try? await blocking { try rig.proxy.waitForExit() }
+        try await rig.stop()
+        #expect(response?.bodyText == MockClaudeAPI.sseEvents.joined(), "fast=\(fast)")
+    }
 }

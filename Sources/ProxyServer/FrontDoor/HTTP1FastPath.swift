@@ -1,23 +1,24 @@
-import HTTPTypes
-import HummingbirdCore
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 import ProxyHTTP2
 
-/// The relay's fast path for HTTP/1.1 clients (`FastRelay`): sits in Hummingbird's HTTP/1.1 pipeline just in
-/// front of its async channel, behind the connection-state handler (which so still sees every request and
-/// response, and keeps its idle timeout off while one is under way), and takes a `/v1` request over on the event
-/// loop when Hummingbird has nothing outstanding on the connection.
+/// The front of every HTTP/1.1 connection, right behind the request decoder: it takes a `/v1` request over on the
+/// event loop (the relay's fast path, `FastRelay`) when nothing else is outstanding on the connection, and passes
+/// every other request on to Hummingbird's handlers (keep-alive policy, HTTP types codec, async channel).
 ///
-/// Requests stay in order: while a taken request's response is under way, pipelined parts wait here (and reading
+/// Because it sees every request and every response, it also keeps the connection's clock: the keep-alive idle
+/// timeout (`limits.idle_timeout`; Hummingbird's own is off, as that one cannot see the requests taken here) and
+/// graceful shutdown (a quiesce closes the connection once nothing is in flight).
+///
+/// Requests stay in order: while a taken request's response is under way, later parts wait here (and reading
 /// pauses); while Hummingbird still answers a request, later ones go to it too. A request the relay hands back
-/// (`handOver`) goes to Hummingbird with its body and an `x-claude-proxy-handover` id that finds its
-/// continuation in `RelayHandovers`; a client's own copy of that field never gets past here.
+/// (`handOver`) goes to Hummingbird with its body and an `x-claude-proxy-handover` id that finds its continuation
+/// in `RelayHandovers`; a client's own copy of that field never gets past here.
 final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum Inbound {
         /// Between requests.
@@ -32,48 +33,81 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case discarding
     }
 
-    private let relay: FastRelay
-    private let handovers: RelayHandovers
+    private let relay: FastRelay?
+    private let handovers: RelayHandovers?
+    private let idleTimeout: TimeAmount
     private var inbound = Inbound.idle
     /// Requests given to Hummingbird whose response has not ended: until then new requests go to it too.
     private var forwarded = 0
-    /// Parts that arrived while a taken request's response was under way.
-    private var held = CircularBuffer<HTTPRequestPart>()
+    /// Parts (and a decoder error) that arrived while a taken request's response was under way.
+    private var held = CircularBuffer<HTTPServerRequestPart>()
+    private var heldBytes = 0
+    private var heldError: (any Error)?
     private var readRequested = false
     private var draining = false
     /// The head of the request the relay has, and which exchange is current (a finished one's calls are ignored).
-    private var head: HTTPRequest?
+    private var head: HTTPRequestHead?
     private var exchange = 0
+    private var lastActivity = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var closeWhenIdle = false
+    private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
 
-    init(relay: FastRelay, handovers: RelayHandovers) {
+    init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
-        self.handovers = handovers
+        self.handovers = relay?.relay.handovers
+        self.idleTimeout = idleTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
+        if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
     }
 
-    /// Also how a closed connection is heard of: Hummingbird's connection-state handler in front of this one does
-    /// not pass `channelInactive` on, and the pipeline's handlers are removed when the channel closes.
+    /// Also how a closed connection is heard of when nothing behind reports it: the pipeline's handlers are removed
+    /// when the channel closes.
     func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         clientGone()
         self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer(context: context, in: idleTimeout)
+        context.fireChannelActive()
     }
 
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActivity = .now()
         let part = unwrapInboundIn(data)
         if held.isEmpty {
             deliver(part, context: context)
         } else {
-            held.append(part)
+            hold(part)
         }
     }
 
-    private func deliver(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func hold(_ part: HTTPServerRequestPart) {
+        if case .body(let bytes) = part { heldBytes += bytes.readableBytes }
+        held.append(part)
+    }
+
+    /// Reading goes on while parts wait, so a client that leaves is noticed and a request that waits arrives whole,
+    /// up to a whole request or `heldLimit` bytes of body.
+    private var readingPaused: Bool {
+        guard let last = held.last else { return false }
+        if case .end = last { return true }
+        return heldBytes >= Self.heldLimit
+    }
+
+    static let heldLimit = 1 << 20
+
+    private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch inbound {
         case .receiving(let stream):
             switch part {
@@ -86,7 +120,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 break  // the decoder ends a request before the next head
             }
         case .responding:
-            held.append(part)
+            hold(part)
         case .discarding:
             if case .end = part { inbound = .idle }
         case .forwarding:
@@ -97,11 +131,14 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            if request.headerFields[RelayHandovers.field] != nil { request.headerFields[RelayHandovers.field] = nil }
-            if forwarded == 0 {
+            if request.headers.contains(name: RelayHandovers.fieldName) {
+                request.headers.remove(name: RelayHandovers.fieldName)
+            }
+            if forwarded == 0, let relay {
                 exchange &+= 1
                 let client = HTTP1InterceptedRequest(handler: self, exchange: exchange, eventLoop: context.eventLoop)
                 if let stream = relay.intercept(request, client: client) {
+                    headTimer?.headReceived()
                     head = request
                     inbound = .receiving(stream)
                     return
@@ -110,6 +147,24 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
             forwarded += 1
             inbound = .forwarding
             context.fireChannelRead(wrapInboundOut(.head(request)))
+        }
+    }
+
+    /// A decoder error (a malformed or oversized request) behind a taken request's response waits for it to end:
+    /// what answers the error (Hummingbird's 400, our 431) must not land in the middle of that response. In the
+    /// taken request itself, the relay lets go of it and the answer is that request's.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch inbound {
+        case .responding:
+            heldError = error
+        case .receiving(let stream):
+            inbound = .idle
+            exchange &+= 1
+            head = nil
+            stream.closed(error)
+            context.fireErrorCaught(error)
+        case .idle, .forwarding, .discarding:
+            context.fireErrorCaught(error)
         }
     }
 
@@ -128,14 +183,27 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var delivered = false
         while !held.isEmpty {
             if case .responding = inbound { break }
-            deliver(held.removeFirst(), context: context)
+            let part = held.removeFirst()
+            if case .body(let bytes) = part { heldBytes -= bytes.readableBytes }
+            deliver(part, context: context)
             delivered = true
         }
         if delivered { context.fireChannelReadComplete() }
-        if held.isEmpty, readRequested {
+        guard held.isEmpty else { return }
+        switch inbound {
+        case .receiving, .responding:
+            return
+        case .idle, .forwarding, .discarding:
+            if let error = heldError {
+                heldError = nil
+                context.fireErrorCaught(error)
+            }
+        }
+        if readRequested, !readingPaused {
             readRequested = false
             context.read()
         }
+        closeIfQuiesced(context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -144,12 +212,15 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
         clientGone()
         context.fireChannelInactive()
     }
 
     private func clientGone() {
         held.removeAll()
+        heldBytes = 0
         switch inbound {
         case .receiving(let stream), .responding(let stream):
             inbound = .idle
@@ -160,11 +231,55 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Graceful shutdown: the connection closes as soon as no request is in flight (Hummingbird's connection-state
+    /// handler behind would not know about the requests taken here, so the event stops here).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        closeWhenIdle = true
+        closeIfQuiesced(context)
+    }
+
+    // MARK: - The connection's clock
+
+    /// Nothing in flight: no request being read or answered, here or in Hummingbird.
+    private var isIdle: Bool {
+        guard forwarded == 0, held.isEmpty else { return false }
+        if case .idle = inbound { return true }
+        return false
+    }
+
+    private func closeIfQuiesced(_ context: ChannelHandlerContext) {
+        if closeWhenIdle, isIdle { context.close(promise: nil) }
+    }
+
+    /// One timer for the connection, moved on only when it fires: it closes a connection that has been idle (or
+    /// stalled in the middle of sending a request body) for `idleTimeout`.
+    private func armIdleTimer(context: ChannelHandlerContext, in delay: TimeAmount) {
+        guard idleTimer == nil else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleTimer = nil
+            let waiting: Bool
+            switch inbound {
+            case .idle: waiting = forwarded == 0 && held.isEmpty
+            case .forwarding, .receiving, .discarding: waiting = true  // reading a request: it must keep coming
+            case .responding: waiting = false
+            }
+            let quiet = NIODeadline.now() - lastActivity
+            if waiting, quiet >= idleTimeout {
+                context.close(promise: nil)
+            } else {
+                armIdleTimer(context: context, in: waiting ? idleTimeout - quiet : idleTimeout)
+            }
+        }
+    }
+
     // MARK: - Outbound
 
-    /// Reading pauses while pipelined parts wait; until then it goes on, so a client that leaves is noticed.
     func read(context: ChannelHandlerContext) {
-        if held.isEmpty {
+        if !readingPaused {
             context.read()
         } else {
             readRequested = true
@@ -173,24 +288,36 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Hummingbird's responses: one ended is one request less outstanding there.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { forwarded = max(0, forwarded - 1) }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        forwarded = max(0, forwarded - 1)
+        lastActivity = .now()
         context.write(data, promise: promise)
+        if closeWhenIdle, isIdle {
+            context.flush()
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - The relay's side (HTTP1InterceptedRequest)
 
     fileprivate func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
-        var response = HTTPResponse(status: .ok)
+        var status = HTTPResponseStatus.ok
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fields.count)
         for field in fields {
             if field.name == ":status" {
                 guard let code = Int(field.value) else { throw ChannelError.inappropriateOperationForState }
-                response.status = HTTPResponse.Status(code: code)
-            } else if let name = HTTPField.Name(field.name) {
-                response.headerFields.append(HTTPField(name: name, value: field.value))
+                status = HTTPResponseStatus(statusCode: code)
+            } else {
+                headers.add(name: field.name, value: field.value)
             }
         }
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         if endStream {
             end(context)
         } else {
@@ -200,7 +327,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     fileprivate func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
         guard exchange == self.exchange, let context else { return false }
-        if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(bytes)), promise: nil) }
+        if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
         if endStream {
             end(context)
             return true
@@ -211,6 +338,8 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func end(_ context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        headTimer?.responseEnded()
+        lastActivity = .now()
         exchangeEnded()
     }
 
@@ -221,8 +350,11 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     fileprivate func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool {
-        guard exchange == self.exchange, let context, context.channel.isActive, var request = head else { return false }
-        request.headerFields[RelayHandovers.field] = handovers.deposit(continuation)
+        guard exchange == self.exchange, let context, context.channel.isActive, var request = head, let handovers
+        else { return false }
+        request.headers.replaceOrAdd(name: RelayHandovers.fieldName, value: handovers.deposit(continuation))
+        // The head timer heard of this request already; it hears of it again from Hummingbird's side.
+        headTimer?.responseEnded()
         forwarded += 1
         context.fireChannelRead(wrapInboundOut(.head(request)))
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(body))) }

@@ -68,7 +68,8 @@ struct HTTP2StreamResponder: Sendable {
             authority: fields[field: ":authority"],
             path: fields[field: ":path"]
         )
-        for field in fields where !field.name.hasPrefix(":") {
+        // The relay's internal hand-over id is never a client's to send.
+        for field in fields where !field.name.hasPrefix(":") && field.name != RelayHandovers.fieldName {
             guard let name = HTTPField.Name(field.name) else { return nil }
             head.headerFields.append(HTTPField(name: name, value: field.value))
         }

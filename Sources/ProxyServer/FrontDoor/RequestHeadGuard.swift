@@ -119,18 +119,22 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Puts the request-head guard around a Hummingbird HTTP/1.1 child channel.
+/// Puts the request-head guard, the keep-alive policy and the connection's front (`HTTP1FastPath`: the relay's
+/// fast path, the idle timeout, graceful shutdown) around a Hummingbird HTTP/1.1 child channel.
 public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChannel {
     public typealias Value = Base.Value
 
     let base: Base
     let timeout: TimeAmount
-    /// The relay's fast path for HTTP/1.1 requests, placed just in front of Hummingbird's async channel.
+    /// The keep-alive idle timeout, kept by `HTTP1FastPath` (the base channel's own must be off).
+    let idleTimeout: TimeAmount
+    /// The relay's fast path for HTTP/1.1 requests.
     let fastPath: FastRelay?
 
-    init(_ base: Base, timeout: TimeAmount, fastPath: FastRelay? = nil) {
+    init(_ base: Base, timeout: TimeAmount, idleTimeout: TimeAmount, fastPath: FastRelay? = nil) {
         self.base = base
         self.timeout = timeout
+        self.idleTimeout = idleTimeout
         self.fastPath = fastPath
     }
 
@@ -142,12 +146,10 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
         }.flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let codec = try operations.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            try operations.addHandler(KeepAlivePolicy(), position: .before(codec.handler))
-            if let fastPath {
-                let state = try operations.context(handlerType: HTTPConnectionStateHandler.self)
-                let handler = HTTP1FastPath(relay: fastPath, handovers: fastPath.relay.handovers)
-                try operations.addHandler(handler, position: .after(state.handler))
-            }
+            let keepAlive = KeepAlivePolicy()
+            try operations.addHandler(keepAlive, position: .before(codec.handler))
+            try operations.addHandler(
+                HTTP1FastPath(relay: fastPath, idleTimeout: idleTimeout), position: .before(keepAlive))
             return value
         }
     }

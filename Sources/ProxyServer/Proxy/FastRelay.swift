@@ -1,7 +1,7 @@
-import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import ProxyCore
 import ProxyHTTP2
 
@@ -36,26 +36,26 @@ struct FastRelay: H2StreamInterceptor {
         return take(stream, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
     }
 
-    /// The same for an HTTP/1.1 request head. A request that ends its connection (`connection: close`, set for
-    /// HTTP/1.0 without keep-alive too) or expects `100 Continue` stays with Hummingbird, which does those.
-    func intercept(_ head: HTTPRequest, client: some FastRelayClient) -> FastRelayStream? {
-        guard let path = head.path else { return nil }
-        var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", path)]
-        fields.reserveCapacity(head.headerFields.count + 2)
+    /// The same for an HTTP/1.1 request head. A request that ends its connection (`Connection: close`, or
+    /// HTTP/1.0) or expects `100 Continue` stays with Hummingbird, which does those.
+    func intercept(_ head: HTTPRequestHead, client: some FastRelayClient) -> FastRelayStream? {
+        guard head.version == .http1_1, head.method == .POST || head.method == .GET else { return nil }
+        var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", head.uri)]
+        fields.reserveCapacity(head.headers.count + 2)
         var apiKey: String?
         var bearer: String?
-        for field in head.headerFields {
-            let name = field.name.canonicalName
+        for (rawName, value) in head.headers {
+            let name = rawName.utf8.contains(where: { (65...90).contains($0) }) ? rawName.lowercased() : rawName
             switch name {
-            case "x-api-key" where apiKey == nil: apiKey = field.value
-            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
+            case "x-api-key" where apiKey == nil: apiKey = value
+            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(value)
             case "content-encoding", "expect": return nil
-            case "connection" where field.value == "close": return nil
+            case "connection" where value.lowercased().contains("close"): return nil
             default: break
             }
-            fields.append(H2Field(name, field.value))
+            fields.append(H2Field(name, value))
         }
-        return take(client, fields: fields, method: head.method.rawValue, path: path, presented: apiKey ?? bearer)
+        return take(client, fields: fields, method: head.method.rawValue, path: head.uri, presented: apiKey ?? bearer)
     }
 
     private func take(

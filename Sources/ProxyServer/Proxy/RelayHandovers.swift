@@ -4,11 +4,12 @@ import Synchronization
 
 /// Requests the HTTP/1.1 fast path handed to the async relay, by the id it put in their head
 /// (`x-claude-proxy-handover`): the relay route takes where the fast path left off from here. A client's own copy
-/// of that field is removed before a request reaches the router; one never taken (the client left first) is
-/// dropped after `lifetime`.
+/// of that field is removed before a request reaches the router (HTTP/1.1 and HTTP/2); one never taken (the client
+/// left first) is dropped after `lifetime`.
 final class RelayHandovers: Sendable {
-    static let field = HTTPField.Name("x-claude-proxy-handover")!
-    static let lifetime = Duration.seconds(300)
+    static let fieldName = "x-claude-proxy-handover"
+    static let field = HTTPField.Name(fieldName)!
+    static let lifetime = Duration.seconds(60)
 
     private let waiting = Mutex<[UInt64: (continuation: ProxyRelay.RelayContinuation, at: ContinuousClock.Instant)]>(
         [:])
@@ -25,7 +26,12 @@ final class RelayHandovers: Sendable {
 
     func take(_ value: String) -> ProxyRelay.RelayContinuation? {
         guard let id = UInt64(value, radix: 16) else { return nil }
-        return waiting.withLock { $0.removeValue(forKey: id)?.continuation }
+        let now = ContinuousClock.now
+        return waiting.withLock { waiting in
+            let taken = waiting.removeValue(forKey: id)?.continuation
+            waiting = waiting.filter { now - $0.value.at < Self.lifetime }
+            return taken
+        }
     }
 
     var count: Int { waiting.withLock { $0.count } }
