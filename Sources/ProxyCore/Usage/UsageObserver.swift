@@ -31,17 +31,22 @@ public struct UsageObserver: Sendable {
         case .eventStream:
             // Line by line, but only `event:` lines and the `data:` lines of the two events that carry usage
             // are decoded; the many delta lines are skipped by their first bytes.
-            var start = bytes.startIndex
-            while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            // Newlines are found with memchr (vectorised): walking the bytes one by one was a tenth of the relay's
+            // CPU on a 7 KB stream.
+            guard let base = bytes.baseAddress else { return }
+            var start = 0
+            while start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: "\n")), bytes.count - start)
+            {
+                let newline = base.distance(to: UnsafeRawPointer(found))
                 if buffer.isEmpty {
-                    line(bytes[start..<newline])
+                    line(UnsafeRawBufferPointer(rebasing: bytes[start..<newline]))
                 } else {
                     buffer.append(contentsOf: bytes[start..<newline])
                     let joined = buffer
                     buffer.removeAll(keepingCapacity: true)
-                    line(joined[...])
+                    joined.withUnsafeBytes { line($0) }
                 }
-                start = bytes.index(after: newline)
+                start = newline + 1
             }
             buffer.append(contentsOf: bytes[start...])
         }
@@ -55,9 +60,11 @@ public struct UsageObserver: Sendable {
     /// The SSE events that carry usage; every other event's data lines are skipped.
     enum Event { case other, messageStart, messageDelta }
 
-    private mutating func line(_ raw: some BidirectionalCollection<UInt8>) {
+    private mutating func line(_ raw: UnsafeRawBufferPointer) {
         var text = raw[...]
         if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
+        // Most lines are the `data:` lines of events without usage: one byte tells.
+        if currentEvent == .other, text.first == UInt8(ascii: "d") { return }
         if text.isEmpty {
             currentEvent = .other
         } else if text.starts(with: Self.eventPrefix) {
