@@ -181,7 +181,7 @@ public struct ProxyConfig: Sendable, Equatable {
         public var responseHeaderTimeout: Duration
         /// How long a request may wait for a free stream when every connection is busy.
         public var queueTimeout: Duration
-        /// HTTP/2 clients' `/v1` requests relayed on the connection's event loop when nothing unusual happens
+        /// `/v1` requests (HTTP/1.1 and HTTP/2 clients) relayed on the connection's event loop when nothing unusual happens
         /// (no waiting, refreshing or retrying); off: every request takes the async relay.
         public var fastPath: Bool
 
