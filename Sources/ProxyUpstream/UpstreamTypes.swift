@@ -2,14 +2,19 @@ import NIOCore
 
 /// Where an upstream request goes: scheme, host, port — the key of a connection pool.
 public struct UpstreamOrigin: Hashable, Sendable, CustomStringConvertible {
-    public var isTLS: Bool
-    public var host: String
-    public var port: Int
+    public let isTLS: Bool
+    public let host: String
+    public let port: Int
+    /// The `Host`/`:authority` value: the port only when it is not the scheme's default (kept: every request
+    /// sends it).
+    public let authority: String
 
     public init(isTLS: Bool, host: String, port: Int) {
         self.isTLS = isTLS
         self.host = host
         self.port = port
+        let name = host.contains(":") ? "[\(host)]" : host
+        authority = port == (isTLS ? 443 : 80) ? name : "\(name):\(port)"
     }
 
     /// Parses `https://host[:port]` or `http://host[:port]` (a path is ignored); nil for anything else.
@@ -43,12 +48,6 @@ public struct UpstreamOrigin: Hashable, Sendable, CustomStringConvertible {
         }
         guard !host.isEmpty, (1...65535).contains(port) else { return nil }
         self.init(isTLS: isTLS, host: String(host), port: port)
-    }
-
-    /// The `Host`/`:authority` value: the port only when it is not the scheme's default.
-    public var authority: String {
-        let name = host.contains(":") ? "[\(host)]" : host
-        return port == (isTLS ? 443 : 80) ? name : "\(name):\(port)"
     }
 
     public var description: String { "\(isTLS ? "https" : "http")://\(authority)" }

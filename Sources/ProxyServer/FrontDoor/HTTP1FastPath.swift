@@ -59,7 +59,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
-        self.handovers = relay?.relay.handovers
+        self.handovers = relay?.shared.relay.handovers
         self.idleTimeout = idleTimeout
     }
 

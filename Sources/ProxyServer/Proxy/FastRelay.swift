@@ -12,8 +12,24 @@ import ProxyHTTP2
 /// async relay (`ProxyRelay`), which has the same rules and does the waiting, refreshing, retrying and error
 /// answers. HTTP/2 clients reach it as an `H2StreamInterceptor`, HTTP/1.1 clients through `HTTP1FastPath`.
 struct FastRelay: H2StreamInterceptor {
-    let relay: ProxyRelay
+    /// The relay every fast-path exchange refers to.
+    final class Shared: Sendable {
+        let relay: ProxyRelay
+
+        init(_ relay: ProxyRelay) {
+            self.relay = relay
+        }
+    }
+
+    let shared: Shared
     let logger: Logger
+
+    var relay: ProxyRelay { shared.relay }
+
+    init(relay: ProxyRelay, logger: Logger) {
+        shared = Shared(relay)
+        self.logger = logger
+    }
 
     func intercept(_ stream: H2InterceptedStream, fields: [H2Field], endStream: Bool)
         -> (any H2InterceptedStreamDelegate)?
@@ -62,10 +78,10 @@ struct FastRelay: H2StreamInterceptor {
         _ client: some FastRelayClient, fields: [H2Field], method: String, path: String, presented: String?
     ) -> FastRelayStream? {
         guard method == "POST" || method == "GET", path.hasPrefix("/v1/"),
-            let identity = relay.authentication.identify(presented: presented)
+            let identity = shared.relay.authentication.identify(presented: presented)
         else { return nil }
         return FastRelayStream(
-            client: client, fields: fields, method: method, path: path, client: identity.label, relay: relay,
+            client: client, fields: fields, method: method, path: path, client: identity.label, shared: shared,
             logger: logger)
     }
 }

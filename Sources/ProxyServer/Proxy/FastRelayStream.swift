@@ -23,7 +23,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private let fields: [H2Field]
     private let method: String
     private let path: String
-    private let relay: ProxyRelay
+    /// Shared, not copied: the relay's many references would be retained once per request.
+    private let shared: FastRelay.Shared
     private let requestID: String
     private var record: RelayRecord
     private var phase = Phase.receiving
@@ -47,19 +48,20 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     init(
         client: any FastRelayClient, fields: [H2Field], method: String, path: String, client clientKey: String,
-        relay: ProxyRelay, logger: Logger
+        shared: FastRelay.Shared, logger: Logger
     ) {
         self.client = client
         self.fields = fields
         self.method = method
         self.path = path
-        self.relay = relay
+        self.shared = shared
         let requestID = RequestID().description
         self.requestID = requestID
         // Logged without the query (it may carry something private), as the async relay does.
-        let logged = path.firstIndex(of: "?").map { String(path[..<$0]) } ?? path
+        let logged = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(path[..<$0]) } ?? path
         record = RelayRecord(
-            requestID: requestID, method: method, path: logged, started: .now, logger: logger, metrics: relay.metrics)
+            requestID: requestID, method: method, path: logged, started: .now, logger: logger,
+            metrics: shared.relay.metrics)
         record.client = clientKey
         record.logsRequestID = true
     }
@@ -69,8 +71,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     func received(_ bytes: ByteBuffer) {
         client.consumed(bytes.readableBytes)
         guard case .receiving = phase else { return }
-        guard body.readableBytes + bytes.readableBytes <= relay.maxRequestBody else {
-            answer(413, "request_too_large", "request body larger than \(relay.maxRequestBody) bytes")
+        guard body.readableBytes + bytes.readableBytes <= shared.relay.maxRequestBody else {
+            answer(413, "request_too_large", "request body larger than \(shared.relay.maxRequestBody) bytes")
             return
         }
         body.writeImmutableBuffer(bytes)
@@ -101,14 +103,16 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     // MARK: - The upstream stream
 
     private func start() {
-        guard case .account(let id) = relay.balancer.pick() else { return handOver(nil) }
+        guard case .account(let id) = shared.relay.balancer.pick() else { return handOver(nil) }
         // A token to refresh first, or no free upstream stream on this loop: the async relay waits for them.
-        guard let token = relay.refresher.cachedToken(for: id) else { return handOver(.init(account: id)) }
+        guard let token = shared.relay.refresher.cachedToken(for: id) else { return handOver(.init(account: id)) }
         let length = body.readableBytes
         let upstreamFields = UpstreamRequestHeaders.fields(
-            method: method, authority: relay.pools.origin.authority, path: path, client: fields,
-            token: token.reveal(), bodyLength: length > 0 ? length : nil, extra: relay.extraHeaders)
-        guard let opened = relay.pools.current.openStreamNow(upstreamFields, endStream: length == 0, delegate: self)
+            method: method, authority: shared.relay.pools.origin.authority, path: path, client: fields,
+            token: token.reveal(), bodyLength: length > 0 ? length : nil, extra: shared.relay.extraHeaders)
+        guard
+            let opened = shared.relay.pools.current.openStreamNow(
+                upstreamFields, endStream: length == 0, delegate: self)
         else { return handOver(.init(account: id)) }
         upstream = (opened.handler, opened.streamID)
         account = id
@@ -117,18 +121,18 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         phase = .waitingForHead
         sentAt = .now
         if length > 0 { opened.handler.send(streamID: opened.streamID, body, endStream: true) }
-        arm(relay.responseHeaderTimeout)
+        arm(shared.relay.responseHeaderTimeout)
     }
 
     func responseHead(_ head: [H2Field]) {
         guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
-        relay.metrics?.upstreamAnswered(after: .now - sentAt)
+        shared.relay.metrics?.upstreamAnswered(after: .now - sentAt)
         let headers = head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
-        if let changed = relay.balancer.record(status: status, headers: headers, for: account) {
-            relay.usage?.record(rateLimit: changed, for: account)
+        if let changed = shared.relay.balancer.record(status: status, headers: headers, for: account) {
+            shared.relay.usage?.record(rateLimit: changed, for: account)
         }
-        if ProxyRelay.isRetryable(status), relay.maxRetries > 0 {
+        if ProxyRelay.isRetryable(status), shared.relay.maxRetries > 0 {
             // Retries, refreshes and backoff are the async relay's: it goes on from this first attempt, with this
             // answer to relay as it is if no other attempt does better (read whole first: it is short).
             var next = ProxyRelay.RelayContinuation(attempt: 1)
@@ -190,7 +194,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         if firstByte == nil {
             let now = ContinuousClock.now
             firstByte = now
-            relay.metrics?.firstByte(after: now - record.started)
+            shared.relay.metrics?.firstByte(after: now - record.started)
         }
         if open && !clientBlocked {
             upstream.handler.consume(streamID: upstream.id, count)
@@ -217,10 +221,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         switch phase {
         case .waitingForHead:
             // A stream the server refused unprocessed (REFUSED_STREAM, above a GOAWAY's last id) is simply sent
-            // again; any other failure counts as an attempt, as in the async relay.
+            // again; any other failure counts as an attempt, as in the async shared.relay.
             if let closed = error as? H2StreamClosedError, closed.errorCode == H2ErrorCode.refusedStream {
                 handOver(.init(account: account))
-            } else if relay.maxRetries > 0 {
+            } else if shared.relay.maxRetries > 0 {
                 handOver(.init(attempt: 1, backoff: true))
             } else {
                 answer(502, "api_error", "upstream unavailable")
@@ -282,7 +286,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         timer = nil
         let counted = observer.finish()
         // Counted as the async relay counts: responses that were relayed.
-        if let account, streamed { relay.usage?.record(counted, for: account, clientKey: record.client) }
+        if let account, streamed { shared.relay.usage?.record(counted, for: account, clientKey: record.client) }
         record.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
     }
 
@@ -296,7 +300,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             switch phase {
             case .waitingForHead:
                 cancelUpstream()
-                if relay.maxRetries > 0 {
+                if shared.relay.maxRetries > 0 {
                     handOver(.init(attempt: 1, backoff: true))
                 } else {
                     answer(504, "timeout_error", "upstream did not answer in time")
@@ -304,14 +308,14 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             case .streaming, .collectingAnswer:
                 // A client that reads slowly holds the upstream back: that is not the upstream going quiet.
                 let idle = NIODeadline.now() - lastActivity
-                if idle < relay.bodyIdleTimeout || clientBlocked {
-                    arm(clientBlocked ? relay.bodyIdleTimeout : relay.bodyIdleTimeout - idle)
+                if idle < shared.relay.bodyIdleTimeout || clientBlocked {
+                    arm(clientBlocked ? shared.relay.bodyIdleTimeout : shared.relay.bodyIdleTimeout - idle)
                 } else if case .collectingAnswer(_, let next) = phase {
                     cancelUpstream()
                     handOver(next)
                 } else {
                     cancelUpstream()
-                    breakOff(UpstreamError.timeout(origin: relay.pools.origin.description, phase: "the body"))
+                    breakOff(UpstreamError.timeout(origin: shared.relay.pools.origin.description, phase: "the body"))
                 }
             case .receiving, .done:
                 break
