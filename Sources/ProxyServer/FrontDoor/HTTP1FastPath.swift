@@ -53,9 +53,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var closeWhenIdle = false
     private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
-    /// The response encoder's context: the relay's response bytes are written from there, past the encoder.
-    private var output: ChannelHandlerContext?
-    private var response = HTTP1ResponseBytes()
 
     init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
@@ -66,7 +63,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
-        output = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
         if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
     }
 
@@ -77,7 +73,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         idleTimer = nil
         clientGone()
         self.context = nil
-        output = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -139,7 +134,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
             if request.headers.contains(name: RelayHandovers.fieldName) {
                 request.headers.remove(name: RelayHandovers.fieldName)
             }
-            if forwarded == 0, output != nil, let relay {
+            if forwarded == 0, let relay {
                 exchange &+= 1
                 let client = HTTP1InterceptedRequest(handler: self, exchange: exchange, eventLoop: context.eventLoop)
                 if let stream = relay.intercept(request, client: client) {
@@ -308,46 +303,41 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - The relay's side (HTTP1InterceptedRequest)
 
-    /// The response goes out as bytes from the encoder's place in the pipeline (`HTTP1ResponseBytes`): Hummingbird's
-    /// responses pass the encoder, the relay's skip it — never both at once, as the relay answers only when nothing
-    /// else is outstanding.
     fileprivate func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
-        guard exchange == self.exchange, let output else { throw ChannelError.ioOnClosedChannel }
-        guard let head = response.head(fields, allocator: output.channel.allocator) else {
-            throw ChannelError.inappropriateOperationForState
+        guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
+        var status = HTTPResponseStatus.ok
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(fields.count)
+        for field in fields {
+            if field.name == ":status" {
+                guard let code = Int(field.value) else { throw ChannelError.inappropriateOperationForState }
+                status = HTTPResponseStatus(statusCode: code)
+            } else {
+                headers.add(name: field.name, value: field.value)
+            }
         }
-        output.write(NIOAny(head), promise: nil)
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         if endStream {
-            end(output)
+            end(context)
         } else {
-            output.flush()
+            context.flush()
         }
     }
 
     fileprivate func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
-        guard exchange == self.exchange, let output else { return false }
-        let count = bytes.readableBytes
-        if count > 0 {
-            if let prefix = response.prefix(count, allocator: output.channel.allocator) {
-                output.write(NIOAny(prefix), promise: nil)
-            }
-            output.write(NIOAny(bytes), promise: nil)
-            if let suffix = response.suffix(count) {
-                output.write(NIOAny(ByteBuffer(staticString: suffix)), promise: nil)
-            }
-        }
+        guard exchange == self.exchange, let context else { return false }
+        if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
         if endStream {
-            end(output)
+            end(context)
             return true
         }
-        output.flush()
-        return output.channel.isWritable
+        context.flush()
+        return context.channel.isWritable
     }
 
-    private func end(_ output: ChannelHandlerContext) {
-        if let end = response.end { output.write(NIOAny(ByteBuffer(staticString: end)), promise: nil) }
-        output.flush()
-        response = HTTP1ResponseBytes()
+    private func end(_ context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         headTimer?.responseEnded()
         lastActivity = .now()
         exchangeEnded()
