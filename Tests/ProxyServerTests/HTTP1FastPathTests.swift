@@ -68,6 +68,38 @@ import Testing
         #expect(Self.fastLines(log) >= 4, "the first pipelined request and the three after it take the fast path")
     }
 
+    /// The response encoder learns each request's method from the decoder (a HEAD response carries no body): the
+    /// requests the fast path answers must keep that bookkeeping in step, or a later HEAD gets a body.
+    @Test func headAfterFastRequestsGetsNoBody() async throws {
+        let rig = try await RelayTests.rig()
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        for _ in 0..<3 {
+            let response = try await blocking {
+                try client.write(Array(Self.post("{}").utf8))
+                return try client.readResponse()
+            }
+            #expect(response.status == 200)
+        }
+        // Then a HEAD and four GETs, all Hummingbird's: each GET's response must come with its body (a response
+        // matched to the wrong request would lose it, or the HEAD's would gain one).
+        let text = try await blocking { () -> String in
+            let head = "HEAD /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n"
+            try client.write(Array((head + String(repeating: Self.health, count: 4)).utf8))
+            var received = ""
+            while received.components(separatedBy: #""status""#).count < 5 {
+                received += String(decoding: try client.receivePlaintext(), as: UTF8.self)
+            }
+            return received
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(Self.fastLines(log) >= 1)
+        let responses = text.components(separatedBy: "HTTP/1.1 ")
+        #expect(responses.count == 6, "one HEAD response and four GET responses: \(text)")
+        #expect(responses[1].hasPrefix("404") && responses[1].hasSuffix("\r\n\r\n"), "HEAD: head only: \(text)")
+    }
+
     /// One of two accounts is rate limited: the fast path hands its request to the async relay (the next account
     /// answers), and the connection goes on serving requests afterwards.
     @Test func handedOverRequestsKeepTheConnectionGoing() async throws {
