@@ -143,17 +143,25 @@ import Testing
         #expect(next.bodyText.contains("Hello from the mock."))
     }
 
-    /// `Connection: close` on a `/v1` request: the response says so and the proxy closes the connection.
+    /// `Connection: close` on a `/v1` request (taken by the fast path too): the response says so and the proxy
+    /// closes the connection.
     @Test func connectionCloseEndsTheConnectionAfterTheResponse() async throws {
         let rig = try await RelayTests.rig()
         try await Self.warm(rig)
+        let fastBefore = Self.fastLines(rig.proxy.log)
         let client = try await Self.connect(rig)
         let (response, rest) = try await blocking {
             try client.write(Array(Self.post("{}", headers: ["Connection: close"]).utf8))
             let response = try client.readResponse()
             return (response, try client.socket.receiveUntilClosed())
         }
+        var fastAfter = Self.fastLines(rig.proxy.log)
+        for _ in 0..<20 where fastAfter == fastBefore {
+            try await Task.sleep(for: .milliseconds(100))
+            fastAfter = Self.fastLines(rig.proxy.log)
+        }
         try await rig.stop()
+        #expect(fastAfter == fastBefore + 1, "the request took the fast path")
         #expect(response.status == 200)
         #expect(response.header("connection")?.lowercased() == "close")
         #expect(rest.count < 64, "nothing but a TLS close_notify follows: \(rest.count) bytes")

@@ -48,6 +48,8 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The head of the request the relay has, and which exchange is current (a finished one's calls are ignored).
     private var head: HTTPRequestHead?
     private var exchange = 0
+    /// The relay's request said `Connection: close`: the connection ends with its response.
+    private var closeAfterExchange = false
     private var lastActivity = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
     private var closeWhenIdle = false
@@ -139,6 +141,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 let client = HTTP1InterceptedRequest(handler: self, exchange: exchange, eventLoop: context.eventLoop)
                 if let stream = relay.intercept(request, client: client) {
                     headTimer?.headReceived()
+                    closeAfterExchange = !request.isKeepAlive
                     head = request
                     inbound = .receiving(stream)
                     return
@@ -316,6 +319,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 headers.add(name: field.name, value: field.value)
             }
         }
+        if closeAfterExchange { headers.replaceOrAdd(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if endStream {
@@ -340,6 +344,15 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         headTimer?.responseEnded()
         lastActivity = .now()
+        if closeAfterExchange {
+            // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
+            exchange &+= 1
+            inbound = .idle
+            held.removeAll()
+            heldBytes = 0
+            context.close(promise: nil)
+            return
+        }
         exchangeEnded()
     }
 

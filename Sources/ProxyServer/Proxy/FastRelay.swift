@@ -52,8 +52,8 @@ struct FastRelay: H2StreamInterceptor {
         return take(stream, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
     }
 
-    /// The same for an HTTP/1.1 request head. A request that ends its connection (`Connection: close`, or
-    /// HTTP/1.0) or expects `100 Continue` stays with Hummingbird, which does those.
+    /// The same for an HTTP/1.1 request head. An HTTP/1.0 request, or one that expects `100 Continue`, stays with
+    /// Hummingbird, which does those.
     func intercept(_ head: HTTPRequestHead, client: some FastRelayClient) -> FastRelayStream? {
         guard head.version == .http1_1, head.method == .POST || head.method == .GET else { return nil }
         var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", head.uri)]
@@ -66,7 +66,6 @@ struct FastRelay: H2StreamInterceptor {
             case "x-api-key" where apiKey == nil: apiKey = value
             case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(value)
             case "content-encoding", "expect": return nil
-            case "connection" where value.lowercased().contains("close"): return nil
             default: break
             }
             fields.append(H2Field(name, value))
