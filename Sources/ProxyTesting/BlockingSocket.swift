@@ -10,7 +10,15 @@ public final class BlockingSocket: @unchecked Sendable {
     public init(
         port: Int, host: String = "127.0.0.1", receiveTimeout: Duration = .seconds(15), receiveBuffer: Int? = nil
     ) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // The descriptor is stored only once connected: a class whose stored properties are all set runs its deinit
+        // even when init then throws, and a second close of a number another thread has reused since closes that
+        // thread's file (seen as "close (Bad file descriptor) failed" in a parallel test).
+        fd = try Self.connect(port: port, host: host, receiveTimeout: receiveTimeout, receiveBuffer: receiveBuffer)
+    }
+
+    private static func connect(port: Int, host: String, receiveTimeout: Duration, receiveBuffer: Int?) throws -> Int32
+    {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw SocketError.failed("socket", errno) }
         if var size = receiveBuffer.map(Int32.init) {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -21,7 +29,7 @@ public final class BlockingSocket: @unchecked Sendable {
         inet_pton(AF_INET, host, &address.sin_addr)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
         guard connected == 0 else {
@@ -31,6 +39,7 @@ public final class BlockingSocket: @unchecked Sendable {
         }
         var timeout = timeval(tv_sec: Int(receiveTimeout.components.seconds), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
     }
 
     deinit { close(fd) }
