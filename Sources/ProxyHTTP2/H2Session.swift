@@ -30,10 +30,9 @@ public final class H2Session {
     private var handle: OpaquePointer!
     public let role: H2Role
     private var events: [H2Event] = []
-    /// Header fields of blocks still being received, by stream.
-    private var headerBlocks: [Int32: [H2Field]] = [:]
-    /// Size of each block being received, counted as RFC 9113 §6.5.2 does (name + value + 32 per field).
-    private var headerBlockSizes: [Int32: Int] = [:]
+    /// The header block being received: its stream, fields so far, and size as RFC 9113 §6.5.2 counts it (name +
+    /// value + 32 per field). One at a time: a block's frames are contiguous on the connection (§4.3).
+    private var block: (streamID: Int32, fields: [H2Field], size: Int)?
     /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
     private let maxHeaderListSize: Int
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
@@ -251,28 +250,31 @@ public final class H2Session {
     }
 
     func beginHeaders(streamID: Int32) {
-        headerBlocks[streamID] = []
-        headerBlockSizes[streamID] = 0
+        var fields: [H2Field] = []
+        fields.reserveCapacity(16)
+        block = (streamID, fields, 0)
     }
 
     /// Adds a field to the block being received; false when the block grew past our header list limit (the
     /// stream is then reset; HPACK can expand a small frame into a large list, so frame sizes are no bound).
     func header(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
-        let size = headerBlockSizes[streamID, default: 0] + name.count + value.count + 32
+        guard let current = block, current.streamID == streamID else { return false }
+        let size = current.size + name.count + value.count + 32
         guard size <= maxHeaderListSize else {
-            headerBlocks[streamID] = nil
-            headerBlockSizes[streamID] = nil
+            block = nil
             return false
         }
-        headerBlockSizes[streamID] = size
-        headerBlocks[streamID, default: []].append(
-            H2Field(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        block?.size = size
+        block?.fields.append(H2Field(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
         return true
     }
 
     func headersComplete(streamID: Int32, endStream: Bool) {
-        headerBlockSizes[streamID] = nil
-        let fields = headerBlocks.removeValue(forKey: streamID) ?? []
+        var fields: [H2Field] = []
+        if let current = block, current.streamID == streamID {
+            block = nil
+            fields = current.fields
+        }
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
 
@@ -290,8 +292,7 @@ public final class H2Session {
 
     func streamClosed(streamID: Int32, errorCode: UInt32) {
         outgoing[streamID] = nil
-        headerBlocks[streamID] = nil
-        headerBlockSizes[streamID] = nil
+        if block?.streamID == streamID { block = nil }
         events.append(.streamClosed(streamID: streamID, errorCode: errorCode))
     }
 

@@ -133,9 +133,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
-            if request.headers.contains(name: RelayHandovers.fieldName) {
-                request.headers.remove(name: RelayHandovers.fieldName)
-            }
             if forwarded == 0, let relay {
                 exchange &+= 1
                 let client = HTTP1InterceptedRequest(handler: self, exchange: exchange, eventLoop: context.eventLoop)
@@ -146,6 +143,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                     inbound = .receiving(stream)
                     return
                 }
+            }
+            // The relay's own hand-over id is never a client's to send (a taken request's is dropped upstream).
+            if request.headers.contains(name: RelayHandovers.fieldName) {
+                request.headers.remove(name: RelayHandovers.fieldName)
             }
             forwarded += 1
             inbound = .forwarding

@@ -151,7 +151,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         response.reserveCapacity(headers.count + 4)
         var contentType: String?
         for (name, value) in headers
-        where !ProxyRelay.hopByHop.contains(name) && !HTTP2StreamResponder.connectionSpecific.contains(name) {
+        where !ProxyRelay.hopByHop.contains(name) {  // a superset of HTTP/2's connection-specific fields
             if name == "content-type" { contentType = value }
             if name == "request-id" { upstreamRequestID = value }
             response.append(H2Field(name, value))
