@@ -100,6 +100,35 @@ import Testing
         #expect(responses[1].hasPrefix("404") && responses[1].hasSuffix("\r\n\r\n"), "HEAD: head only: \(text)")
     }
 
+    /// The connection's idle timeout (kept by `HTTP1FastPath`): a response that streams for longer than it is not
+    /// cut, and a request whose body stops coming is (on the fast path and Hummingbird's alike).
+    @Test func idleTimeoutSparesLongResponsesAndEndsStalledUploads() async throws {
+        let rig = try await RelayTests.rig(environment: ["LIMITS__IDLE_TIMEOUT": "1s"])
+        try await Self.warm(rig)
+        let streaming = try await Self.connect(rig)
+        let slow = Self.post(#"{"stream":true}"#, headers: ["x-mock-fault: slow-drip"])  // about 2 s of events
+        let long = try await blocking {
+            try streaming.write(Array(slow.utf8))
+            return try streaming.readResponse()
+        }
+        #expect(long.bodyText == MockClaudeAPI.sseEvents.joined(), "the whole stream, though it outlasts the timeout")
+        for path in ["/v1/messages", "/api/accounts"] {
+            let client = try await Self.connect(rig)
+            let outcome = try await blocking { () -> String in
+                let head = "POST \(path) HTTP/1.1\r\nHost: localhost\r\nx-api-key: \(RelayTests.adminKey)\r\n"
+                try client.write(Array((head + "content-length: 100\r\n\r\n{\"model\":").utf8))
+                do {
+                    let response = try client.readResponse()
+                    return "answered \(response.status)"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(outcome.contains("close"), "\(path): the stalled upload's connection is closed: \(outcome)")
+        }
+        try await rig.stop()
+    }
+
     /// One of two accounts is rate limited: the fast path hands its request to the async relay (the next account
     /// answers), and the connection goes on serving requests afterwards.
     @Test func handedOverRequestsKeepTheConnectionGoing() async throws {
