@@ -129,6 +129,28 @@ import Testing
         try await rig.stop()
     }
 
+    /// A chunked request body is read whole (the mock answers `"stream":true` with an event stream, so it saw the
+    /// body) and the next request on the connection is unaffected.
+    @Test func chunkedRequestBodyArrivesWhole() async throws {
+        let rig = try await RelayTests.rig()
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        let body = #"{"model":"m","stream":true}"#
+        let (split1, split2) = (String(body.prefix(10)), String(body.dropFirst(10)))
+        var request = "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nx-api-key: \(RelayTests.adminKey)\r\n"
+        request += "content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        request += String(split1.utf8.count, radix: 16) + "\r\n" + split1 + "\r\n"
+        request += String(split2.utf8.count, radix: 16) + "\r\n" + split2 + "\r\n0\r\n\r\n"
+        let bytes = Array((request + Self.post("{}")).utf8)
+        let (streamed, next) = try await blocking {
+            try client.write(bytes)
+            return (try client.readResponse(), try client.readResponse())
+        }
+        try await rig.stop()
+        #expect(streamed.bodyText == MockClaudeAPI.sseEvents.joined())
+        #expect(next.status == 200 && next.bodyText.contains("Hello from the mock."))
+    }
+
     /// One of two accounts is rate limited: the fast path hands its request to the async relay (the next account
     /// answers), and the connection goes on serving requests afterwards.
     @Test func handedOverRequestsKeepTheConnectionGoing() async throws {
