@@ -10,8 +10,8 @@ import ProxyHTTP2
 /// timeout (`limits.idle_timeout`; Hummingbird's own is off, as that one cannot see the requests taken here) and
 /// graceful shutdown (a quiesce closes the connection once nothing is in flight).
 ///
-/// Requests stay in order: while a taken request's response is under way, later parts wait here (and reading
-/// pauses); while Hummingbird still answers a request, later ones go to it too. A request the relay hands back
+/// Requests stay in order: while a taken request's response is under way, later parts wait here (reading pauses
+/// once a whole request or 1 MiB waits); while Hummingbird still answers a request, later ones go to it too. A request the relay hands back
 /// (`handOver`) goes to Hummingbird with its body and an `x-claude-proxy-handover` id that finds its continuation
 /// in `RelayHandovers`; a client's own copy of that field never gets past here.
 final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {

@@ -24,8 +24,6 @@ struct FastRelay: H2StreamInterceptor {
     let shared: Shared
     let logger: Logger
 
-    var relay: ProxyRelay { shared.relay }
-
     init(relay: ProxyRelay, logger: Logger) {
         shared = Shared(relay)
         self.logger = logger

@@ -33,6 +33,4 @@ final class RelayHandovers: Sendable {
             return taken
         }
     }
-
-    var count: Int { waiting.withLock { $0.count } }
 }
