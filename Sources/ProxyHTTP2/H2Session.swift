@@ -342,26 +342,37 @@ public final class H2Session {
     /// Lays out header fields as `nghttp2_nv` values pointing into one contiguous buffer (nghttp2 copies them
     /// during the submit call).
     static func withNameValues<T>(_ fields: [H2Field], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
-        var storage: [UInt8] = []
-        storage.reserveCapacity(fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
-        var spans: [(Int, Int, Int, Int)] = []
-        spans.reserveCapacity(fields.count)
-        for field in fields {
-            let nameStart = storage.count
-            storage.append(contentsOf: field.name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: field.value.utf8)
-            spans.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart))
-        }
-        if storage.isEmpty { storage.append(0) }
-        return storage.withUnsafeMutableBufferPointer { bytes in
-            let base = bytes.baseAddress!
-            let nameValues = spans.map { span in
-                nghttp2_nv(
-                    name: base + span.0, value: base + span.2, namelen: span.1, valuelen: span.3,
-                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue))
+        // nghttp2 copies the fields when a head is submitted, so they need to live only through `body`: one stack
+        // allocation for their bytes and one for the name/value array, filled with memcpy (no arrays per head).
+        var total = 0
+        for field in fields { total += field.name.utf8.count + field.value.utf8.count }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
+            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(fields.count, 1)) { nameValues in
+                let base = bytes.baseAddress!
+                var offset = 0
+                for (index, field) in fields.enumerated() {
+                    let name = base + offset
+                    let nameLength = copy(field.name, to: name)
+                    offset += nameLength
+                    let value = base + offset
+                    let valueLength = copy(field.value, to: value)
+                    offset += valueLength
+                    (nameValues.baseAddress! + index).initialize(
+                        to: nghttp2_nv(
+                            name: name, value: value, namelen: nameLength, valuelen: valueLength,
+                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+                }
+                return body(UnsafePointer(nameValues.baseAddress!), fields.count)
             }
-            return nameValues.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+
+    /// Copies a string's UTF-8 bytes to `destination`; returns how many.
+    private static func copy(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        var string = string
+        return string.withUTF8 { utf8 in
+            if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
+            return utf8.count
         }
     }
 }
