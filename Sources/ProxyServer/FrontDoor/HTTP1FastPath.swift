@@ -193,6 +193,11 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
             delivered = true
         }
         if delivered { context.fireChannelReadComplete() }
+        // Reading goes on as soon as what waits is under the limit, even while a request taken from it is answered.
+        if readRequested, !readingPaused {
+            readRequested = false
+            context.read()
+        }
         guard held.isEmpty else { return }
         switch inbound {
         case .receiving, .responding:
@@ -202,10 +207,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 heldError = nil
                 context.fireErrorCaught(error)
             }
-        }
-        if readRequested, !readingPaused {
-            readRequested = false
-            context.read()
         }
         closeIfQuiesced(context)
     }
