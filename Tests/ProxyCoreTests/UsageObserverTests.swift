@@ -23,6 +23,34 @@ import Testing
         #expect(usage.cacheReadInputTokens == 0 && usage.requests == 1)
     }
 
+    /// CRLF line ends, `event:` without a space, comments and ids between events, many content deltas (one of
+    /// them mentioning usage in its text), split at every size: the counts come from `message_start` and the last
+    /// `message_delta` only.
+    @Test(arguments: [1, 2, 5, 6, 7, 13, 64, 100_000])
+    func eventStreamVariantsWhateverTheChunking(chunkSize: Int) {
+        var stream = ": a comment\r\nevent:message_start\r\n"
+        stream +=
+            #"data: {"type":"message_start","message":{"usage":{"input_tokens":40,"cache_read_input_tokens":7,"output_tokens":1}}}"#
+        stream += "\r\n\r\n"
+        for index in 0..<30 {
+            stream += "id: \(index)\r\nevent: content_block_delta\r\n"
+            stream +=
+                #"data: {"type":"content_block_delta","delta":{"text":"event: message_delta "usage":{"output_tokens":999}"}}"#
+            stream += "\r\n\r\n"
+        }
+        stream += "event: message_delta\r\n"
+        stream += #"data: {"type":"message_delta","usage":{"output_tokens":31}}"# + "\r\n\r\n"
+        stream += "event: message_stop\r\ndata: {}\r\n\r\n"
+        var observer = UsageObserver(contentType: "text/event-stream")
+        let bytes = Array(stream.utf8)
+        for start in stride(from: 0, to: bytes.count, by: chunkSize) {
+            observer.observe(Array(bytes[start..<min(start + chunkSize, bytes.count)]))
+        }
+        let usage = observer.finish()
+        #expect(usage.inputTokens == 40 && usage.cacheReadInputTokens == 7)
+        #expect(usage.outputTokens == 31, "the last message_delta's count, not a content delta's text")
+    }
+
     @Test func otherBodiesOnlyCountTheRequest() {
         var observer = UsageObserver(contentType: "text/plain")
         observer.observe(Array(#"{"usage":{"input_tokens":5}}"#.utf8))
