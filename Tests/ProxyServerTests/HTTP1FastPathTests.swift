@@ -194,6 +194,27 @@ import Testing
         #expect(next.bodyText.contains("Hello from the mock."))
     }
 
+    /// `Connection: close` on a body over the limit: the 413 arrives whole (the body is read to its end before the
+    /// connection closes; closing on unread bytes would reset it), then the connection closes.
+    @Test func tooLargeBodyWithConnectionCloseIsAnsweredThenClosed() async throws {
+        let rig = try await RelayTests.rig(environment: ["LIMITS__MAX_REQUEST_BODY": "2048"])
+        try await Self.warm(rig)
+        let client = try await Self.connect(rig)
+        // Large enough that the client is still sending when the 413 goes out.
+        let large = #"{"padding":""# + String(repeating: "x", count: 8 << 20) + #""}"#
+        let bytes = Array(Self.post(large, headers: ["Connection: close"]).utf8)
+        let (refused, rest) = try await blocking {
+            try client.write(bytes)
+            let refused = try client.readResponse()
+            return (refused, try client.socket.receiveUntilClosed())
+        }
+        try await rig.stop()
+        #expect(refused.status == 413)
+        #expect(refused.header("connection")?.lowercased() == "close")
+        #expect(refused.bodyText.contains(#""type":"request_too_large""#))
+        #expect(rest.count < 64, "then only a TLS close_notify: \(rest.count) bytes")
+    }
+
     /// `Connection: close` on a `/v1` request (taken by the fast path too): the response says so and the proxy
     /// closes the connection.
     @Test func connectionCloseEndsTheConnectionAfterTheResponse() async throws {

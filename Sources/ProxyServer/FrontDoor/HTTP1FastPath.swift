@@ -48,8 +48,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// The head of the request the relay has, and which exchange is current (a finished one's calls are ignored).
     private var head: HTTPRequestHead?
     private var exchange = 0
-    /// The relay's request said `Connection: close`: the connection ends with its response.
+    /// The relay's request said `Connection: close`: the connection ends with its response (and, when that came
+    /// before the request's end, once the rest of its body is read).
     private var closeAfterExchange = false
+    private var closeWhenDiscarded = false
     private var lastActivity = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
     private var closeWhenIdle = false
@@ -124,7 +126,9 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         case .responding:
             hold(part)
         case .discarding:
-            if case .end = part { inbound = .idle }
+            guard case .end = part else { return }
+            inbound = .idle
+            if closeWhenDiscarded { context.close(promise: nil) }
         case .forwarding:
             if case .end = part { inbound = .idle }
             context.fireChannelRead(wrapInboundOut(part))
@@ -349,9 +353,16 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if closeAfterExchange {
             // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
             exchange &+= 1
-            inbound = .idle
             held.removeAll()
             heldBytes = 0
+            if case .receiving = inbound {
+                // Answered before its body was read (413): the body is read to its end first, as closing on unread
+                // bytes makes the kernel reset the connection, and the client could lose the answer.
+                inbound = .discarding
+                closeWhenDiscarded = true
+                return
+            }
+            inbound = .idle
             context.close(promise: nil)
             return
         }
