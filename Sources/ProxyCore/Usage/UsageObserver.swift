@@ -96,8 +96,6 @@ public struct UsageObserver: Sendable {
     private mutating func line(_ raw: UnsafeRawBufferPointer) {
         var text = raw[...]
         if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
-        // Most lines are the `data:` lines of events without usage: one byte tells.
-        if currentEvent == .other, text.first == UInt8(ascii: "d") { return }
         if text.isEmpty {
             currentEvent = .other
         } else if text.starts(with: Self.eventPrefix) {
