@@ -151,6 +151,58 @@ import Testing
         #expect(next.status == 200 && next.bodyText.contains("Hello from the mock."))
     }
 
+    /// Requests read straight from the bytes (`HTTP1DirectPath`) arrive whole however the client's writes split
+    /// them: in the request line, inside a field, between head and body, inside the body.
+    @Test func requestsSplitAnywhereArriveWhole() async throws {
+        let rig = try await RelayTests.rig()
+        try await Self.warm(rig)
+        let warmedUp = Self.fastLines(rig.proxy.log)
+        let client = try await Self.connect(rig)
+        let first = Array(Self.post(#"{"model":"m","stream":true}"#).utf8)
+        let second = Array(Self.post(#"{"model":"m"}"#).utf8)
+        let headLength = first.count - #"{"model":"m","stream":true}"#.utf8.count
+        // Cut points: the request line, a field's name, a field's value, the head's end, the body, then into the
+        // second request (whose start arrives with the first one's end).
+        let cuts = [3, 30, 60, headLength - 2, headLength, headLength + 9, first.count + 5, first.count + 70]
+        let bytes = first + second
+        let responses = try await blocking { () -> [TestTLSClient.Response] in
+            var start = 0
+            for cut in cuts + [bytes.count] {
+                try client.write(Array(bytes[start..<cut]))
+                start = cut
+                usleep(20_000)
+            }
+            return [try client.readResponse(), try client.readResponse()]
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(responses[0].bodyText == MockClaudeAPI.sseEvents.joined(), "the whole body reached the upstream")
+        #expect(responses[1].status == 200 && responses[1].bodyText.contains("Hello from the mock."))
+        #expect(Self.fastLines(log) == warmedUp + 2, "both on the fast path")
+    }
+
+    /// Requests pipelined behind one the direct path hands over (no upstream connection yet on a fresh proxy) go
+    /// to Hummingbird behind it, in order.
+    @Test func pipelinedRequestsBehindAHandOverKeepTheirOrder() async throws {
+        let rig = try await RelayTests.rig()
+        let client = try await Self.connect(rig)
+        let requests = [Self.post("{}"), Self.post(#"{"stream":true}"#), Self.health, Self.post("{}")]
+        let responses = try await blocking {
+            try client.write(Array(requests.joined().utf8))
+            return try (0..<requests.count).map { _ in try client.readResponse() }
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(responses.map(\.status) == [200, 200, 200, 200])
+        #expect(responses[0].bodyText.contains("Hello from the mock."))
+        #expect(responses[1].bodyText == MockClaudeAPI.sseEvents.joined())
+        #expect(responses[2].bodyText.contains(#""status""#))
+        #expect(responses[3].bodyText.contains("Hello from the mock."))
+        let relayed = log.split(separator: "\n").filter { $0.contains("path=/v1/messages") && $0.contains("status=") }
+        #expect(relayed.count == 3, "one line per request: \(relayed)")
+        #expect(Self.fastLines(log) < 3, "the first request was handed over")
+    }
+
     /// One of two accounts is rate limited: the fast path hands its request to the async relay (the next account
     /// answers), and the connection goes on serving requests afterwards.
     @Test func handedOverRequestsKeepTheConnectionGoing() async throws {

@@ -4,9 +4,12 @@ import ProxyHTTP2
 
 /// The front of every HTTP/1.1 connection, right behind the request decoder: it takes a `/v1` request over on the
 /// event loop (the relay's fast path, `FastRelay`) when nothing else is outstanding on the connection, and passes
-/// every other request on to Hummingbird's handlers (keep-alive policy, HTTP types codec, async channel).
+/// every other request on to Hummingbird's handlers (keep-alive policy, HTTP types codec, async channel). A
+/// connection's first requests usually never reach it: `HTTP1DirectPath`, in front of the decoder, serves plain
+/// `/v1` requests straight from the bytes until one is not, and from then on the requests come here.
 ///
-/// Because it sees every request and every response, it also keeps the connection's clock: the keep-alive idle
+/// Because it sees every request and every response (and hears of the direct path's), it also keeps the
+/// connection's clock: the keep-alive idle
 /// timeout (`limits.idle_timeout`; Hummingbird's own is off, as that one cannot see the requests taken here) and
 /// graceful shutdown (a quiesce closes the connection once nothing is in flight).
 ///
@@ -14,7 +17,7 @@ import ProxyHTTP2
 /// once a whole request or 1 MiB waits); while Hummingbird still answers a request, later ones go to it too. A request the relay hands back
 /// (`handOver`) goes to Hummingbird with its body and an `x-claude-proxy-handover` id that finds its continuation
 /// in `RelayHandovers`; a client's own copy of that field never gets past here.
-final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RelayConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
@@ -57,6 +60,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
     private var closeWhenIdle = false
     private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
+    /// The byte-level front (`HTTP1DirectPath`), whose requests the clock counts too.
+    weak var direct: HTTP1DirectPath?
+    /// The hand-over id for the next request head: the direct path gave that request back for Hummingbird.
+    private var pendingHandover: String?
 
     init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
@@ -137,9 +144,17 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelRead(wrapInboundOut(part))
                 return
             }
+            if let handover = pendingHandover {
+                pendingHandover = nil
+                request.headers.replaceOrAdd(name: RelayHandovers.fieldName, value: handover)
+                forwarded += 1
+                inbound = .forwarding
+                context.fireChannelRead(wrapInboundOut(.head(request)))
+                return
+            }
             if forwarded == 0, let relay {
                 exchange &+= 1
-                let client = HTTP1InterceptedRequest(handler: self, exchange: exchange, eventLoop: context.eventLoop)
+                let client = HTTP1RelayExchange(connection: self, exchange: exchange, eventLoop: context.eventLoop)
                 if let stream = relay.intercept(request, client: client) {
                     headTimer?.headReceived()
                     closeAfterExchange = !request.isKeepAlive
@@ -255,7 +270,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Nothing in flight: no request being read or answered, here or in Hummingbird.
     private var isIdle: Bool {
-        guard forwarded == 0, held.isEmpty else { return false }
+        guard forwarded == 0, held.isEmpty, direct?.phase ?? .idle == .idle else { return false }
         if case .idle = inbound { return true }
         return false
     }
@@ -271,10 +286,11 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             idleTimer = nil
             let waiting: Bool
-            switch inbound {
-            case .idle: waiting = forwarded == 0 && held.isEmpty
-            case .forwarding, .receiving, .discarding: waiting = true  // reading a request: it must keep coming
-            case .responding: waiting = false
+            switch (inbound, direct?.phase ?? .idle) {
+            case (_, .responding), (.responding, _): waiting = false
+            case (_, .reading): waiting = true  // reading a request: it must keep coming
+            case (.idle, .idle): waiting = forwarded == 0 && held.isEmpty
+            case (.forwarding, .idle), (.receiving, .idle), (.discarding, .idle): waiting = true
             }
             let quiet = NIODeadline.now() - lastActivity
             if waiting, quiet >= idleTimeout {
@@ -283,6 +299,21 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
                 armIdleTimer(context: context, in: waiting ? idleTimeout - quiet : idleTimeout)
             }
         }
+    }
+
+    // MARK: - The direct path's requests (HTTP1DirectPath)
+
+    func touch() {
+        lastActivity = .now()
+    }
+
+    func directExchangeEnded() {
+        if let context { closeIfQuiesced(context) }
+    }
+
+    /// The direct path gives a request back: the next head NIO's decoder reads is that one.
+    func expectHandover(_ id: String) {
+        pendingHandover = id
     }
 
     // MARK: - Outbound
@@ -310,9 +341,9 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    // MARK: - The relay's side (HTTP1InterceptedRequest)
+    // MARK: - The relay's side (HTTP1RelayConnection)
 
-    fileprivate func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
+    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
         var status = HTTPResponseStatus.ok
         var headers = HTTPHeaders()
@@ -335,7 +366,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    fileprivate func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
+    func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
         guard exchange == self.exchange, let context else { return false }
         if bytes.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(bytes))), promise: nil) }
         if endStream {
@@ -369,13 +400,13 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         exchangeEnded()
     }
 
-    fileprivate func abort(_ exchange: Int) {
+    func abort(_ exchange: Int) {
         guard exchange == self.exchange, let context else { return }
         self.exchange &+= 1
         context.close(promise: nil)
     }
 
-    fileprivate func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool {
+    func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool {
         guard exchange == self.exchange, let context, context.channel.isActive, var request = head, let handovers
         else { return false }
         request.headers.replaceOrAdd(name: RelayHandovers.fieldName, value: handovers.deposit(continuation))
@@ -388,34 +419,6 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelReadComplete()
         exchangeEnded()
         return true
-    }
-}
-
-/// The client's side of an HTTP/1.1 request the relay took over: calls go to the connection's `HTTP1FastPath`,
-/// and are ignored once that exchange is over.
-struct HTTP1InterceptedRequest: FastRelayClient {
-    /// Strong: the handler holds the relay's stream only while its exchange is current, which ends the cycle.
-    fileprivate let handler: HTTP1FastPath
-    fileprivate let exchange: Int
-    let eventLoop: any EventLoop
-
-    func respond(_ fields: [H2Field], endStream: Bool) throws {
-        try handler.respond(exchange, fields, endStream: endStream)
-    }
-
-    func write(_ bytes: ByteBuffer, endStream: Bool) -> Bool {
-        handler.write(exchange, bytes, endStream: endStream)
-    }
-
-    /// HTTP/1.1 has no window to give back: reading is the connection's.
-    func consumed(_ count: Int) {}
-
-    func abort() {
-        handler.abort(exchange)
-    }
-
-    func handOver(fields: [H2Field], body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
-        handler.handOver(exchange, body: body, continuation: handover)
     }
 }
 

@@ -150,6 +150,10 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
             try operations.addHandler(keepAlive, position: .before(codec.handler))
             try operations.addHandler(
                 HTTP1FastPath(relay: fastPath, idleTimeout: idleTimeout), position: .before(keepAlive))
+            if let fastPath {
+                let timer = try operations.handler(type: RequestHeadTimer.self)
+                try operations.addHandler(HTTP1DirectPath(relay: fastPath), position: .after(timer))
+            }
             return value
         }
     }

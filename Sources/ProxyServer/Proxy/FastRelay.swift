@@ -50,6 +50,23 @@ struct FastRelay: H2StreamInterceptor {
         return take(stream, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
     }
 
+    /// The same for a request head `HTTP1DirectPath` read (`fields` as in HTTP/2: `:method`, `:path`, lower-case
+    /// names; its parser left out anything unusual, `content-encoding` among it).
+    func intercept(fields: [H2Field], method: String, path: String, client: some FastRelayClient)
+        -> FastRelayStream?
+    {
+        var apiKey: String?
+        var bearer: String?
+        for field in fields {
+            switch field.name {
+            case "x-api-key" where apiKey == nil: apiKey = field.value
+            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
+            default: break
+            }
+        }
+        return take(client, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
+    }
+
     /// The same for an HTTP/1.1 request head. An HTTP/1.0 request, or one that expects `100 Continue`, stays with
     /// Hummingbird, which does those.
     func intercept(_ head: HTTPRequestHead, client: some FastRelayClient) -> FastRelayStream? {

@@ -29,3 +29,40 @@ extension H2InterceptedStream: FastRelayClient {
         handOver(fields: fields, body: body, handover: handover as (any Sendable)?)
     }
 }
+
+/// An HTTP/1.1 connection's handler that gives requests to the relay (`HTTP1DirectPath`, `HTTP1FastPath`): the
+/// calls of one exchange, which it ignores once that exchange is over.
+protocol HTTP1RelayConnection: AnyObject {
+    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws
+    func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool
+    func abort(_ exchange: Int)
+    func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool
+}
+
+/// The client's side of an HTTP/1.1 request the relay took over: calls go to the connection's handler, tagged
+/// with the exchange.
+struct HTTP1RelayExchange<Connection: HTTP1RelayConnection>: FastRelayClient {
+    /// Strong: the handler holds the relay's stream only while its exchange is current, which ends the cycle.
+    let connection: Connection
+    let exchange: Int
+    let eventLoop: any EventLoop
+
+    func respond(_ fields: [H2Field], endStream: Bool) throws {
+        try connection.respond(exchange, fields, endStream: endStream)
+    }
+
+    func write(_ bytes: ByteBuffer, endStream: Bool) -> Bool {
+        connection.write(exchange, bytes, endStream: endStream)
+    }
+
+    /// HTTP/1.1 has no window to give back: reading is the connection's.
+    func consumed(_ count: Int) {}
+
+    func abort() {
+        connection.abort(exchange)
+    }
+
+    func handOver(fields: [H2Field], body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
+        connection.handOver(exchange, body: body, continuation: handover)
+    }
+}

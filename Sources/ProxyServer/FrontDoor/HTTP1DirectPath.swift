@@ -1,0 +1,322 @@
+import NIOCore
+import ProxyHTTP2
+
+/// The relay's fast path for HTTP/1.1 read straight from the bytes: in front of NIO's HTTP/1.1 codec, a plain `/v1`
+/// request (`HTTP1DirectHead`) is read here, given to the relay (`FastRelay`), and its response written here as
+/// bytes (`HTTP1ResponseWriter`): no llhttp, no HTTP part enums or header dictionaries, no trip through the
+/// handlers behind.
+///
+/// A connection starts here and stays here while its requests are plain ones the relay takes. The first request
+/// that is not — another path, an unusual head, one the relay declines or hands over (a 429, a 401, no account) —
+/// goes to NIO's decoder with every byte after it, and from then on the connection is NIO's and Hummingbird's
+/// (where `HTTP1FastPath` still takes `/v1` requests from the parsed parts). NIO's codec thus only ever sees whole
+/// requests from their first byte, and its encoder, which learns each request's method from the decoder, only
+/// answers the requests its decoder read.
+///
+/// The connection's clock (idle timeout, graceful shutdown) stays with `HTTP1FastPath`, which hears from here.
+final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RelayConnection {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        /// Between requests: the next head is read from `buffer`.
+        case awaitingHead
+        /// The relay's request: `remaining` bytes of its body are still to come.
+        case receiving(FastRelayStream, remaining: Int)
+        /// Its request read whole, its response under way: later bytes wait in `buffer`.
+        case responding(FastRelayStream)
+        /// Answered before its body was read (413): the rest of the body is read and dropped.
+        case discarding(remaining: Int)
+        /// The connection is NIO's codec's from here on.
+        case passingThrough
+    }
+
+    /// What the connection's clock needs to know.
+    enum Phase {
+        case idle, reading, responding
+    }
+
+    private let relay: FastRelay
+    private let handovers: RelayHandovers
+    private var state = State.awaitingHead
+    /// Bytes read and not used yet.
+    private var buffer = ByteBuffer()
+    /// The current request's head as it came, for a hand-over.
+    private var headBytes: ByteBuffer?
+    /// Which exchange is current: a finished one's calls are ignored.
+    private var exchange = 0
+    private var framing = HTTP1ResponseWriter.Framing.none
+    private var closeAfterExchange = false
+    private var closeWhenDiscarded = false
+    private var processing = false
+    private var readRequested = false
+    private var forwardedSinceReadComplete = false
+    private var clock: HTTP1FastPath?
+    private var headTimer: RequestHeadTimer?
+    private var context: ChannelHandlerContext?
+
+    init(relay: FastRelay) {
+        self.relay = relay
+        self.handovers = relay.shared.relay.handovers
+    }
+
+    var phase: Phase {
+        switch state {
+        case .passingThrough: return .idle
+        case .awaitingHead: return buffer.readableBytes > 0 ? .reading : .idle
+        case .receiving, .discarding: return .reading
+        case .responding: return .responding
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
+        clock = try? context.pipeline.syncOperations.handler(type: HTTP1FastPath.self)
+        clock?.direct = self
+    }
+
+    /// Also how a closed connection is heard of: the pipeline's handlers are removed when the channel closes.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        clientGone()
+        clock = nil
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientGone()
+        context.fireChannelInactive()
+    }
+
+    private func clientGone() {
+        buffer.clear()
+        switch state {
+        case .receiving(let stream, _), .responding(let stream):
+            state = .awaitingHead
+            exchange &+= 1
+            stream.closed(ChannelError.eof)
+        case .awaitingHead, .discarding, .passingThrough:
+            break
+        }
+    }
+
+    // MARK: - Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .passingThrough = state {
+            forwardedSinceReadComplete = true
+            context.fireChannelRead(data)
+            return
+        }
+        clock?.touch()
+        var bytes = unwrapInboundIn(data)
+        if buffer.readableBytes == 0 {
+            buffer = bytes
+        } else {
+            buffer.writeBuffer(&bytes)
+        }
+        process(context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        completeForwardedRead(context)
+    }
+
+    /// The handlers behind hear of a read's end only when bytes went to them; bytes passed on outside a read (the
+    /// rest of a buffer, once a response ended) need one too, or Hummingbird's async channel would sit on them.
+    private func completeForwardedRead(_ context: ChannelHandlerContext) {
+        guard forwardedSinceReadComplete else { return }
+        forwardedSinceReadComplete = false
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .responding(let stream) = state { stream.writable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Uses what `buffer` holds as far as the state allows; the relay's calls back into this handler (an answer, a
+    /// hand-over) may change the state on the way, and the loop goes on from there.
+    private func process(_ context: ChannelHandlerContext) {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while true {
+            switch state {
+            case .passingThrough:
+                if buffer.readableBytes > 0 {
+                    forwardedSinceReadComplete = true
+                    context.fireChannelRead(wrapInboundOut(buffer))
+                    buffer = ByteBuffer()
+                }
+                return
+            case .responding:
+                return
+            case .awaitingHead:
+                guard buffer.readableBytes > 0 else { return }
+                switch buffer.withUnsafeReadableBytes(HTTP1DirectHead.parse) {
+                case .incomplete:
+                    return
+                case .unusual:
+                    state = .passingThrough
+                case .head(let head):
+                    take(head, context: context)
+                }
+            case .receiving(let stream, let remaining):
+                if remaining > 0 {
+                    guard buffer.readableBytes > 0 else { return }
+                    let count = min(remaining, buffer.readableBytes)
+                    state = .receiving(stream, remaining: remaining - count)
+                    stream.received(buffer.readSlice(length: count)!)
+                }
+                // An answer before the body's end (413) has moved the state on.
+                if case .receiving(let current, 0) = state, current === stream {
+                    state = .responding(stream)
+                    stream.requestEnded()
+                }
+            case .discarding(let remaining):
+                if remaining == 0 {
+                    guard !closeWhenDiscarded else {
+                        buffer.clear()
+                        context.close(promise: nil)
+                        return
+                    }
+                    state = .awaitingHead
+                    continue
+                }
+                guard buffer.readableBytes > 0 else { return }
+                let count = min(remaining, buffer.readableBytes)
+                buffer.moveReaderIndex(forwardBy: count)
+                state = .discarding(remaining: remaining - count)
+            }
+        }
+    }
+
+    private func take(_ head: HTTP1DirectHead, context: ChannelHandlerContext) {
+        exchange &+= 1
+        let client = HTTP1RelayExchange(connection: self, exchange: exchange, eventLoop: context.eventLoop)
+        guard
+            let stream = relay.intercept(fields: head.fields, method: head.method, path: head.path, client: client)
+        else {
+            state = .passingThrough
+            return
+        }
+        headTimer?.headReceived()
+        headBytes = buffer.readSlice(length: head.length)
+        closeAfterExchange = head.close
+        state = .receiving(stream, remaining: head.contentLength)
+    }
+
+    // MARK: - Outbound
+
+    /// Reading goes on while a response is under way, so a client that leaves is noticed, until `heldLimit` bytes
+    /// of later requests wait.
+    func read(context: ChannelHandlerContext) {
+        if case .responding = state, buffer.readableBytes >= HTTP1FastPath.heldLimit {
+            readRequested = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: - The relay's side (HTTP1RelayConnection)
+
+    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
+        guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
+        var head = context.channel.allocator.buffer(capacity: 512)
+        guard
+            let framing = HTTP1ResponseWriter.head(fields, endStream: endStream, close: closeAfterExchange, into: &head)
+        else { throw ChannelError.inappropriateOperationForState }
+        self.framing = framing
+        context.write(wrapOutboundOut(head), promise: nil)
+        if endStream {
+            end(context)
+        } else {
+            context.flush()
+        }
+    }
+
+    func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
+        guard exchange == self.exchange, let context else { return false }
+        if case .length = framing {
+            if bytes.readableBytes > 0 { context.write(wrapOutboundOut(bytes), promise: nil) }
+        } else {
+            var framed = context.channel.allocator.buffer(capacity: bytes.readableBytes + 16)
+            HTTP1ResponseWriter.body(bytes, framing: framing, last: endStream, into: &framed)
+            if framed.readableBytes > 0 { context.write(wrapOutboundOut(framed), promise: nil) }
+        }
+        if endStream {
+            end(context)
+            return true
+        }
+        context.flush()
+        return context.channel.isWritable
+    }
+
+    private func end(_ context: ChannelHandlerContext) {
+        context.flush()
+        headTimer?.responseEnded()
+        clock?.touch()
+        exchange &+= 1
+        headBytes = nil
+        let unread: Int
+        if case .receiving(_, let remaining) = state { unread = remaining } else { unread = 0 }
+        if closeAfterExchange {
+            // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
+            buffer.clear()
+            if unread > 0 {
+                // Answered before its body was read (413): the body is read to its end first, as closing on unread
+                // bytes makes the kernel reset the connection, and the client could lose the answer.
+                state = .discarding(remaining: unread)
+                closeWhenDiscarded = true
+                process(context)
+            } else {
+                state = .awaitingHead
+                context.close(promise: nil)
+            }
+            return
+        }
+        state = unread > 0 ? .discarding(remaining: unread) : .awaitingHead
+        process(context)
+        completeForwardedRead(context)
+        if readRequested {
+            readRequested = false
+            read(context: context)
+        }
+        clock?.directExchangeEnded()
+    }
+
+    func abort(_ exchange: Int) {
+        guard exchange == self.exchange, let context else { return }
+        self.exchange &+= 1
+        context.close(promise: nil)
+    }
+
+    /// The request goes to NIO's decoder as it came (its head's bytes and the body the relay kept), and so does
+    /// everything after it; `HTTP1FastPath` gives it to Hummingbird with the hand-over id.
+    func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool {
+        guard exchange == self.exchange, let context, context.channel.isActive, let head = headBytes, let clock
+        else { return false }
+        clock.expectHandover(handovers.deposit(continuation))
+        // The head timer heard of this request already; it hears of it again from Hummingbird's side.
+        headTimer?.responseEnded()
+        self.exchange &+= 1
+        headBytes = nil
+        state = .passingThrough
+        forwardedSinceReadComplete = true
+        context.fireChannelRead(wrapInboundOut(head))
+        if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(body)) }
+        process(context)
+        completeForwardedRead(context)
+        if readRequested {
+            readRequested = false
+            context.read()
+        }
+        return true
+    }
+}
+
+@available(*, unavailable)
+extension HTTP1DirectPath: Sendable {}
