@@ -133,6 +133,28 @@ import Testing
         try await rig.stop()
     }
 
+    /// An upstream that goes quiet in the middle of an event stream: after the same timeout, the client's stream
+    /// ends with an `error` event (nothing is retried after the first byte), on both client protocols.
+    @Test(arguments: ["--http1.1", "--http2"])
+    func upstreamThatStallsMidBodyEndsTheStreamWithAnErrorEvent(version: String) async throws {
+        let rig = try await Self.rig(environment: ["UPSTREAM__RESPONSE_HEADER_TIMEOUT": "1s"])
+        for _ in 0..<4 {
+            _ = try await rig.curl([version, "-H", "x-api-key: \(Self.adminKey)", "-d", "{}", rig.url])
+        }
+        let result = try await rig.curl([
+            version, "-N", "--max-time", "20", "-H", "x-api-key: \(Self.adminKey)", "-H",
+            "x-mock-fault: stall-mid-body", "-d", #"{"stream":true}"#, rig.url,
+        ])
+        let log = rig.proxy.log
+        try await rig.stop()
+        let half = MockClaudeAPI.sseEvents.prefix(MockClaudeAPI.sseEvents.count / 2).joined()
+        #expect(result.stdout.hasPrefix(half), "the events before the stall: \(result.stdout)")
+        #expect(result.stdout.dropFirst(half.count).hasPrefix("event: error\n"), "\(result.stdout)")
+        #expect(result.stdout.contains(#""type":"timeout_error""#), "\(result.stdout)")
+        let line = log.split(separator: "\n").first { $0.contains("timed out waiting for the body") }
+        #expect(line?.contains("relay=fast") == true, "the fast path served it: \(line ?? "no line")")
+    }
+
     static func sha256Hex(_ text: String) throws -> String {
         let result = try ProcessRunner.run(["sha256sum"], input: text)
         return String(result.stdout.prefix(64))

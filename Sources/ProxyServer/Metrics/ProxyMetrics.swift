@@ -8,7 +8,7 @@ import Synchronization
 public final class ProxyMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let requests = Mutex<[RequestKey: Counter]>([:])
-    private let tokens = Mutex<[TokenKey: Counter]>([:])
+    private let tokens = Mutex<[TokenKey: TokenCounters]>([:])
     private let authFailures: [String: Counter]
     private let refreshes: [RefreshResult: Counter]
     private let upstreamLatency: DurationHistogram
@@ -30,7 +30,14 @@ public final class ProxyMetrics: Sendable {
     struct TokenKey: Hashable {
         var account: String
         var client: String
-        var kind: String
+    }
+
+    /// The four `tokens_total` series of one account and client key, found with one lookup.
+    struct TokenCounters {
+        let input: Counter
+        let output: Counter
+        let cacheCreation: Counter
+        let cacheRead: Counter
     }
 
     static let latencyBuckets: [Duration] = [
@@ -105,24 +112,31 @@ public final class ProxyMetrics: Sendable {
         counter.increment()
         recent.withLock { $0.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage) }
         guard usage != Usage() else { return }
-        for (kind, value) in [
-            ("input", usage.inputTokens), ("output", usage.outputTokens),
-            ("cache_creation", usage.cacheCreationInputTokens), ("cache_read", usage.cacheReadInputTokens),
-        ] where value > 0 {
-            tokenCounter(account: account, client: client, kind: kind).increment(by: Int64(value))
+        let counters = tokenCounters(account: account, client: client)
+        func add(_ value: Int, to counter: Counter) {
+            if value > 0 { counter.increment(by: Int64(value)) }
         }
+        add(usage.inputTokens, to: counters.input)
+        add(usage.outputTokens, to: counters.output)
+        add(usage.cacheCreationInputTokens, to: counters.cacheCreation)
+        add(usage.cacheReadInputTokens, to: counters.cacheRead)
     }
 
-    private func tokenCounter(account: String, client: String, kind: String) -> Counter {
-        let key = TokenKey(account: account, client: client, kind: kind)
+    private func tokenCounters(account: String, client: String) -> TokenCounters {
+        let key = TokenKey(account: account, client: client)
         return tokens.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = registry.makeCounter(
-                descriptor: Self.descriptor(
-                    "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
-                labels: [("account", account), ("client_key", client), ("type", kind)])
-            counters[key] = counter
-            return counter
+            if let existing = counters[key] { return existing }
+            func counter(_ kind: String) -> Counter {
+                registry.makeCounter(
+                    descriptor: Self.descriptor(
+                        "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
+                    labels: [("account", account), ("client_key", client), ("type", kind)])
+            }
+            let made = TokenCounters(
+                input: counter("input"), output: counter("output"), cacheCreation: counter("cache_creation"),
+                cacheRead: counter("cache_read"))
+            counters[key] = made
+            return made
         }
     }
 

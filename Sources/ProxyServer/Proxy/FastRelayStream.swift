@@ -8,7 +8,7 @@ import ProxyUpstream
 /// One `/v1` request on the fast path (see `FastRelay`): the client's side (an HTTP/2 stream or an HTTP/1.1
 /// request) and the upstream stream, both driven by their connections' event loop — the same one. Response bytes pass from upstream to client as
 /// they come; the upstream window is given back only as the client's stream drains (backpressure both ways).
-final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate {
+final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate, RelayDeadlineOwner {
     private enum Phase {
         case receiving, waitingForHead
         /// A retryable answer (429, 5xx, …) read whole for the async relay, which relays it if nothing better comes.
@@ -43,7 +43,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var clientBlocked = false
     /// A response head went to the client.
     private var streamed = false
-    private var timer: Scheduled<Void>?
+    /// The one timeout running (`arm`), watched by the loop's `RelayDeadlines`.
+    private(set) var deadline = NIODeadline.distantFuture
+    var deadlineSlot: Int?
+    private var deadlines: RelayDeadlines?
     private var lastActivity = NIODeadline.now()
 
     init(
@@ -253,8 +256,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     private func handOver(_ continuation: ProxyRelay.RelayContinuation?) {
         phase = .done
-        timer?.cancel()
-        timer = nil
+        deadlines?.release(self)
         let taken = client.handOver(
             fields: fields, body: body, handover: continuation ?? ProxyRelay.RelayContinuation())
         if !taken { complete(failure: "client left", status: 499) }
@@ -282,8 +284,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     private func complete(failure: String?, status: Int) {
         phase = .done
-        timer?.cancel()
-        timer = nil
+        deadlines?.release(self)
         let counted = observer.finish()
         // Counted as the async relay counts: responses that were relayed.
         if let account, streamed { shared.relay.usage?.record(counted, for: account, clientKey: record.client) }
@@ -293,33 +294,37 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     // MARK: - Timeouts
 
     /// The response head within `upstream.response_header_timeout`; then no gap between body chunks longer than
-    /// the same. One timer, moved forward only when it fires.
+    /// the same. One deadline, moved forward only when it is reached.
     private func arm(_ delay: TimeAmount) {
-        timer = client.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            timer = nil
-            switch phase {
-            case .waitingForHead:
-                cancelUpstream()
-                if shared.relay.maxRetries > 0 {
-                    handOver(.init(attempt: 1, backoff: true))
-                } else {
-                    answer(504, "timeout_error", "upstream did not answer in time")
-                }
-            case .streaming, .collectingAnswer:
-                // A client that reads slowly holds the upstream back: that is not the upstream going quiet.
-                let idle = NIODeadline.now() - lastActivity
-                if idle < shared.relay.bodyIdleTimeout || clientBlocked {
-                    arm(clientBlocked ? shared.relay.bodyIdleTimeout : shared.relay.bodyIdleTimeout - idle)
-                } else if case .collectingAnswer(_, let next) = phase {
-                    cancelUpstream()
-                    handOver(next)
-                } else {
-                    cancelUpstream()
-                    breakOff(UpstreamError.timeout(origin: shared.relay.pools.origin.description, phase: "the body"))
-                }
-            case .receiving, .done:
-                break
+        deadline = .now() + delay
+        let deadlines = self.deadlines ?? RelayDeadlines.current(on: client.eventLoop)
+        self.deadlines = deadlines
+        deadlines.watch(self)
+    }
+
+    func deadlineReached() {
+        switch phase {
+        case .waitingForHead:
+            cancelUpstream()
+            if shared.relay.maxRetries > 0 {
+                handOver(.init(attempt: 1, backoff: true))
+            } else {
+                answer(504, "timeout_error", "upstream did not answer in time")
             }
+        case .streaming, .collectingAnswer:
+            // A client that reads slowly holds the upstream back: that is not the upstream going quiet.
+            let idle = NIODeadline.now() - lastActivity
+            if idle < shared.relay.bodyIdleTimeout || clientBlocked {
+                arm(clientBlocked ? shared.relay.bodyIdleTimeout : shared.relay.bodyIdleTimeout - idle)
+            } else if case .collectingAnswer(_, let next) = phase {
+                cancelUpstream()
+                handOver(next)
+            } else {
+                cancelUpstream()
+                breakOff(UpstreamError.timeout(origin: shared.relay.pools.origin.description, phase: "the body"))
+            }
+        case .receiving, .done:
+            break
         }
     }
 }

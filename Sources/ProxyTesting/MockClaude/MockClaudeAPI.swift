@@ -11,6 +11,7 @@ import NIOCore
 /// - `stall`: no response head for 60 s
 /// - `reset-after-headers`: the head, then the stream is reset
 /// - `rst-mid-body`: part of the body, then the stream is reset
+/// - `stall-mid-body`: part of the body, then nothing for 60 s
 /// - `slow-drip`: SSE events 200 ms apart
 /// - `status-429`, `status-529`, `status-500`: that error in Anthropic's shape (429 with `retry-after: 7`)
 /// A refused connection needs no route: use a port nothing listens on. `MockClaudeService` is the stateful one
@@ -88,12 +89,14 @@ public enum MockClaudeAPI {
         let events = sseEvents
         let drip = fault == "slow-drip"
         let breakMidBody = fault == "rst-mid-body"
+        let stallMidBody = fault == "stall-mid-body"
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
                 for (index, event) in events.enumerated() {
                     if breakMidBody && index == events.count / 2 { throw CancellationError() }
+                    if stallMidBody && index == events.count / 2 { try await Task.sleep(for: .seconds(60)) }
                     try await writer.write(ByteBuffer(string: event))
                     if drip { try await Task.sleep(for: .milliseconds(200)) }
                 }
