@@ -67,6 +67,9 @@ public struct ProxyApplication: Sendable {
         return router
     }
 
+    /// Header fields an HTTP/1.1 request may have (NIO's decoder and `HTTP1DirectPath`).
+    static let maxHeaderFieldCount = 200
+
     public func makeServerBuilder(router: Router<BasicRequestContext>) -> HTTPServerBuilder {
         let limits = config.limits
         let http1 = HTTP1Channel.Configuration(
@@ -75,7 +78,7 @@ public struct ProxyApplication: Sendable {
             httpDecoderConfiguration: .init(
                 maxHeaderFieldSize: limits.maxHeaderSize,
                 maxHeaderListSize: limits.maxHeaderSize,
-                maxHeaderFieldCount: 200
+                maxHeaderFieldCount: Self.maxHeaderFieldCount
             )
         )
         var http2Settings = H2ServerHandler.Configuration()
@@ -96,7 +99,8 @@ public struct ProxyApplication: Sendable {
             FrontDoorChannel(
                 http1: RequestHeadGuardChannel(
                     HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout,
-                    idleTimeout: TimeAmount(limits.idleTimeout), fastPath: fastPath),
+                    idleTimeout: TimeAmount(limits.idleTimeout), fastPath: fastPath,
+                    headLimits: .init(length: limits.maxHeaderSize, fields: Self.maxHeaderFieldCount)),
                 http2: http2Responder,
                 http2Configuration: http2,
                 tls: tls

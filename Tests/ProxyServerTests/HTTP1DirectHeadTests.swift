@@ -96,9 +96,22 @@ import Testing
     }
 
     @Test func headOverTheLimitIsUnusualEvenUnfinished() {
-        let long = "GET /v1/models HTTP/1.1\r\nX-A: " + String(repeating: "a", count: HTTP1DirectHead.limit)
+        let long = "GET /v1/models HTTP/1.1\r\nX-A: " + String(repeating: "a", count: HTTP1DirectHead.Limits.ceiling)
         #expect(Self.isUnusual(long))
         #expect(Self.isUnusual(long + "\r\n\r\n"))
+    }
+
+    /// The configured limits (`limits.max_header_size`, the decoder's field cap) hold here too: over them, NIO's
+    /// decoder gets the head and answers 431.
+    @Test func configuredLimitsAreKept() {
+        let head = "GET /v1/models HTTP/1.1\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n"
+        func parse(_ limits: HTTP1DirectHead.Limits) -> HTTP1DirectHead.Parse {
+            Array(head.utf8).withUnsafeBytes { HTTP1DirectHead.parse($0, limits: limits) }
+        }
+        if case .head = parse(.init(length: head.utf8.count, fields: 3)) {} else { Issue.record("at the limits") }
+        if case .unusual = parse(.init(length: head.utf8.count - 1, fields: 3)) {} else { Issue.record("length") }
+        if case .unusual = parse(.init(length: 4096, fields: 2)) {} else { Issue.record("fields") }
+        #expect(HTTP1DirectHead.Limits(length: 1 << 20, fields: 1).length == HTTP1DirectHead.Limits.ceiling)
     }
 
     @Test func onlyTheFirstHeadIsRead() throws {

@@ -48,3 +48,15 @@ import Testing
         #expect(Self.values(fields, "anthropic-version") == ["2026-10-21"])
     }
 }
+
+@Suite struct FieldNameSetTests {
+    @Test func containsExactlyItsNames() {
+        let names = ["te", "host", "upgrade", "trailer", "connection", "keep-alive", "x-claude-proxy-handover"]
+        let set = FieldNameSet(names)
+        for name in names { #expect(set.contains(name), "\(name)") }
+        for other in ["", "t", "tf", "hosts", "upgradE", "trailers", "x-claude-proxy-handovers", "content-type"] {
+            #expect(!set.contains(other), "\(other)")
+        }
+        #expect(!FieldNameSet([]).contains("te"))
+    }
+}

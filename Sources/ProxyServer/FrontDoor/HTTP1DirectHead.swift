@@ -26,15 +26,30 @@ struct HTTP1DirectHead {
     /// Bytes of the head, its empty line included.
     let length: Int
 
-    /// The most bytes a head read here may have; longer ones go to NIO's decoder and its limits.
-    static let limit = 16 << 10
+    /// What a head read here may have; a longer head or more fields go to NIO's decoder, which answers them by its
+    /// own limits (431).
+    struct Limits {
+        /// Bytes of the whole head, at most `ceiling`.
+        var length: Int
+        var fields: Int
 
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> Parse {
+        init(length: Int, fields: Int) {
+            self.length = min(length, Self.ceiling)
+            self.fields = fields
+        }
+
+        static let ceiling = 16 << 10
+        static let standard = Limits(length: ceiling, fields: 200)
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard) -> Parse {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
-        let searched = min(bytes.count, limit)
-        guard let length = endOfHead(base, searched) else { return searched == limit ? .unusual : .incomplete }
+        let searched = min(bytes.count, limits.length)
+        guard let length = endOfHead(base, searched) else {
+            return searched == limits.length ? .unusual : .incomplete
+        }
         guard length > 0 else { return .unusual }
-        var reader = LineReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
+        var reader = LineReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields)
         return reader.head().map { .head($0) } ?? .unusual
     }
 
@@ -58,10 +73,12 @@ struct HTTP1DirectHead {
 /// Walks the lines of one complete head (it ends in CRLF CRLF).
 private struct LineReader {
     let bytes: UnsafeRawBufferPointer
+    let maxFields: Int
     var index = 0
 
-    init(bytes: UnsafeRawBufferPointer) {
+    init(bytes: UnsafeRawBufferPointer, maxFields: Int) {
         self.bytes = bytes
+        self.maxFields = maxFields
     }
 
     mutating func head() -> HTTP1DirectHead? {
@@ -76,7 +93,7 @@ private struct LineReader {
                 guard index + 2 == bytes.count else { return nil }
                 break
             }
-            guard let (name, value) = fieldLine() else { return nil }
+            guard fields.count - 2 < maxFields, let (name, value) = fieldLine() else { return nil }
             switch name {
             case "content-length":
                 guard contentLength == nil, let length = Self.decimal(value) else { return nil }

@@ -40,6 +40,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     private let relay: FastRelay
     private let handovers: RelayHandovers
+    private let limits: HTTP1DirectHead.Limits
     private var state = State.awaitingHead
     /// Bytes read and not used yet.
     private var buffer = ByteBuffer()
@@ -53,19 +54,24 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     private var processing = false
     private var readRequested = false
     private var forwardedSinceReadComplete = false
+    /// The client ended its side (TLS close_notify) while a request of ours was under way: Hummingbird, which ends
+    /// the connection when it hears of it, hears of it once that request is answered.
+    private var inputClosed = false
     private var clock: HTTP1FastPath?
     private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
 
-    init(relay: FastRelay) {
+    init(relay: FastRelay, limits: HTTP1DirectHead.Limits) {
         self.relay = relay
         self.handovers = relay.shared.relay.handovers
+        self.limits = limits
     }
 
     var phase: Phase {
         switch state {
-        case .passingThrough: return .idle
-        case .awaitingHead: return buffer.readableBytes > 0 ? .reading : .idle
+        // The first bytes of a next head are not a request in flight (as in NIO's decoder): the request-head
+        // timer watches them.
+        case .passingThrough, .awaitingHead: return .idle
         case .receiving, .discarding: return .reading
         case .responding: return .responding
         }
@@ -91,7 +97,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     }
 
     private func clientGone() {
-        buffer.clear()
+        buffer = ByteBuffer()
         switch state {
         case .receiving(let stream, _), .responding(let stream):
             state = .awaitingHead
@@ -115,9 +121,45 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         if buffer.readableBytes == 0 {
             buffer = bytes
         } else {
+            // Bytes already used are dropped once they outweigh those still waiting: ByteBuffer keeps them when
+            // it grows, and a client that keeps pipelining would have the connection hold all it ever sent.
+            if buffer.readerIndex > buffer.readableBytes { buffer.discardReadBytes() }
             buffer.writeBuffer(&bytes)
         }
         process(context)
+        forwardInputClosedIfDone(context)
+    }
+
+    /// The client's end of input waits for our request in flight to be answered (and for what it sent before it to
+    /// be read); Hummingbird ends the connection when it hears of it.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .inputClosed = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputClosed = true
+        forwardInputClosedIfDone(context)
+    }
+
+    private func forwardInputClosedIfDone(_ context: ChannelHandlerContext) {
+        guard inputClosed else { return }
+        switch state {
+        case .passingThrough:
+            break
+        case .awaitingHead:
+            // A head that can no longer be completed is NIO's decoder's to judge.
+            if buffer.readableBytes > 0 {
+                state = .passingThrough
+                process(context)
+                completeForwardedRead(context)
+            }
+        case .responding:
+            return
+        case .receiving, .discarding:
+            break  // a request still being read cannot be finished any more
+        }
+        inputClosed = false
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -156,7 +198,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 return
             case .awaitingHead:
                 guard buffer.readableBytes > 0 else { return }
-                switch buffer.withUnsafeReadableBytes(HTTP1DirectHead.parse) {
+                switch buffer.withUnsafeReadableBytes({ HTTP1DirectHead.parse($0, limits: limits) }) {
                 case .incomplete:
                     return
                 case .unusual:
@@ -164,12 +206,14 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 case .head(let head):
                     take(head, context: context)
                 }
+                if buffer.readableBytes == 0 { buffer = ByteBuffer() }  // the storage goes with the last byte
             case .receiving(let stream, let remaining):
                 if remaining > 0 {
                     guard buffer.readableBytes > 0 else { return }
                     let count = min(remaining, buffer.readableBytes)
                     state = .receiving(stream, remaining: remaining - count)
                     stream.received(buffer.readSlice(length: count)!)
+                    if buffer.readableBytes == 0 { buffer = ByteBuffer() }
                 }
                 // An answer before the body's end (413) has moved the state on.
                 if case .receiving(let current, 0) = state, current === stream {
@@ -179,16 +223,18 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
             case .discarding(let remaining):
                 if remaining == 0 {
                     guard !closeWhenDiscarded else {
-                        buffer.clear()
+                        buffer = ByteBuffer()
                         context.close(promise: nil)
                         return
                     }
                     state = .awaitingHead
+                    clock?.directExchangeEnded()
                     continue
                 }
                 guard buffer.readableBytes > 0 else { return }
                 let count = min(remaining, buffer.readableBytes)
                 buffer.moveReaderIndex(forwardBy: count)
+                if buffer.readableBytes == 0 { buffer = ByteBuffer() }
                 state = .discarding(remaining: remaining - count)
             }
         }
@@ -265,7 +311,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         if case .receiving(_, let remaining) = state { unread = remaining } else { unread = 0 }
         if closeAfterExchange {
             // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
-            buffer.clear()
+            buffer = ByteBuffer()
             if unread > 0 {
                 // Answered before its body was read (413): the body is read to its end first, as closing on unread
                 // bytes makes the kernel reset the connection, and the client could lose the answer.
@@ -281,6 +327,9 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         state = unread > 0 ? .discarding(remaining: unread) : .awaitingHead
         process(context)
         completeForwardedRead(context)
+        // The first bytes of the next request came with this one's: their head gets the same time as any.
+        if case .awaitingHead = state, buffer.readableBytes > 0 { headTimer?.headStarted() }
+        forwardInputClosedIfDone(context)
         if readRequested {
             readRequested = false
             read(context: context)

@@ -64,6 +64,9 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     weak var direct: HTTP1DirectPath?
     /// The hand-over id for the next request head: the direct path gave that request back for Hummingbird.
     private var pendingHandover: String?
+    /// The client ended its side (TLS close_notify) while a request of ours was under way: Hummingbird, which ends
+    /// the connection when it hears of it, hears of it once that request is answered.
+    private var inputClosed = false
 
     init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
@@ -135,10 +138,20 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         case .discarding:
             guard case .end = part else { return }
             inbound = .idle
-            if closeWhenDiscarded { context.close(promise: nil) }
+            if closeWhenDiscarded {
+                context.close(promise: nil)
+            } else {
+                closeIfQuiesced(context)
+            }
         case .forwarding:
-            if case .end = part { inbound = .idle }
+            guard case .end = part else {
+                context.fireChannelRead(wrapInboundOut(part))
+                return
+            }
+            inbound = .idle
             context.fireChannelRead(wrapInboundOut(part))
+            // Answered before its end (a 413), the request was the last thing in flight.
+            closeIfQuiesced(context)
         case .idle:
             guard case .head(var request) = part else {
                 context.fireChannelRead(wrapInboundOut(part))
@@ -227,7 +240,16 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
                 context.fireErrorCaught(error)
             }
         }
+        forwardInputClosedIfDone(context)
         closeIfQuiesced(context)
+    }
+
+    private func forwardInputClosedIfDone(_ context: ChannelHandlerContext) {
+        guard inputClosed, held.isEmpty else { return }
+        // A request still being read cannot be finished any more: only a response under way is waited for.
+        if case .responding = inbound { return }
+        inputClosed = false
+        context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -258,6 +280,11 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     /// Graceful shutdown: the connection closes as soon as no request is in flight (Hummingbird's connection-state
     /// handler behind would not know about the requests taken here, so the event stops here).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .inputClosed = event as? ChannelEvent {
+            inputClosed = true
+            forwardInputClosedIfDone(context)
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else {
             context.fireUserInboundEventTriggered(event)
             return

@@ -47,21 +47,30 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if awaitingHead, deadline == nil {
-            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-                deadline = nil
-                logger.info(
-                    "closing connection: request head not received in time", metadata: ["timeout": "\(timeout)"])
-                context.close(promise: nil)
-            }
-        }
+        armIfAwaitingHead(context)
         context.fireChannelReadComplete()
+    }
+
+    private func armIfAwaitingHead(_ context: ChannelHandlerContext) {
+        guard awaitingHead, deadline == nil else { return }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            deadline = nil
+            logger.info("closing connection: request head not received in time", metadata: ["timeout": "\(timeout)"])
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
         context.fireChannelInactive()
+    }
+
+    /// Bytes of a next request arrived while the last one was answered: its head gets the timeout from now.
+    func headStarted() {
+        guard outstanding == 0, let context else { return }
+        awaitingHead = true
+        armIfAwaitingHead(context)
     }
 
     func headReceived() {
@@ -130,12 +139,18 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
     let idleTimeout: TimeAmount
     /// The relay's fast path for HTTP/1.1 requests.
     let fastPath: FastRelay?
+    /// The decoder's head limits, which `HTTP1DirectPath` keeps too.
+    let headLimits: HTTP1DirectHead.Limits
 
-    init(_ base: Base, timeout: TimeAmount, idleTimeout: TimeAmount, fastPath: FastRelay? = nil) {
+    init(
+        _ base: Base, timeout: TimeAmount, idleTimeout: TimeAmount, fastPath: FastRelay? = nil,
+        headLimits: HTTP1DirectHead.Limits = .standard
+    ) {
         self.base = base
         self.timeout = timeout
         self.idleTimeout = idleTimeout
         self.fastPath = fastPath
+        self.headLimits = headLimits
     }
 
     public func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -152,7 +167,7 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
                 HTTP1FastPath(relay: fastPath, idleTimeout: idleTimeout), position: .before(keepAlive))
             if let fastPath {
                 let timer = try operations.handler(type: RequestHeadTimer.self)
-                try operations.addHandler(HTTP1DirectPath(relay: fastPath), position: .after(timer))
+                try operations.addHandler(HTTP1DirectPath(relay: fastPath, limits: headLimits), position: .after(timer))
             }
             return value
         }

@@ -131,7 +131,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
         shared.relay.metrics?.upstreamAnswered(after: .now - sentAt)
-        let headers = head.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) }
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(head.count)
+        for field in head where field.name.utf8.first != UInt8(ascii: ":") { headers.append((field.name, field.value)) }
         if let changed = shared.relay.balancer.record(status: status, headers: headers, for: account) {
             shared.relay.usage?.record(rateLimit: changed, for: account)
         }

@@ -51,9 +51,10 @@ public struct ProxyRelay: Sendable {
     }
 
     /// Response headers that describe the upstream connection, not the message (RFC 9110 §7.6.1).
-    static let hopByHop: Set<String> = [
+    static let hopByHop = FieldNameSet([
         "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer",
-    ]
+    ])
+
     static let accountHeader = HTTPField.Name("x-claude-proxy-account")!
 
     func register(on router: Router<BasicRequestContext>) {

@@ -6,11 +6,12 @@ import ProxyHTTP2
 /// client's credentials and hop-by-hop fields dropped, the account's bearer token, `anthropic-version` defaulted,
 /// `oauth-2025-04-20` added to `anthropic-beta`, `accept-encoding: identity` so streams pass byte for byte.
 enum UpstreamRequestHeaders {
-    static let dropped: Set<String> = [
+    /// The client's fields not sent on as they came.
+    static let dropped = FieldNameSet([
         "x-api-key", "authorization", "cookie", "host", "connection", "keep-alive", "proxy-connection",
         "transfer-encoding", "upgrade", "te", "trailer", "proxy-authorization", "accept-encoding", "content-length",
         "anthropic-beta", "anthropic-version", "x-claude-proxy-handover",
-    ]
+    ])
     static let oauthBeta = "oauth-2025-04-20"
 
     static func fields(
