@@ -158,7 +158,7 @@ import Testing
         let docroot = try TemporaryDirectory()
         defer { certificates.remove(); docroot.remove() }
         try docroot.write(String(repeating: "nghttpd says hello\n", count: 1000), to: "hello.txt")
-        let port = Int.random(in: 20000..<60000)
+        let port = UpstreamInteropTests.unusedPort()
         let process = try UpstreamInteropTests.run([
             "nghttpd", "--htdocs=\(docroot.path)", "\(port)", certificates.keyFile, certificates.certificateFile,
         ])
@@ -269,14 +269,23 @@ import Testing
 
 /// Upstream servers nobody here wrote: nghttpd over cleartext (h2c prior knowledge) and HAProxy with `alpn h2`.
 @Suite struct UpstreamInteropTests {
+    /// A port for a server the test starts on its own (haproxy, nghttpd): below the kernel's ephemeral range
+    /// (32768 and up here), so no server bound to port 0 and no outgoing connection of the suite running in
+    /// parallel holds it.
+    static func unusedPort() -> Int {
+        Int.random(in: 20000..<32000)
+    }
+
+    /// Waits (up to 15 s: a loaded machine starts processes slowly) until something listens on `port`.
     static func waitForListener(_ port: Int) async throws {
-        _ = try await blocking { () -> Bool in
-            for _ in 0..<250 {
+        let listening = try await blocking { () -> Bool in
+            for _ in 0..<750 {
                 if (try? BlockingSocket(port: port)) != nil { return true }
                 Thread.sleep(forTimeInterval: 0.02)
             }
             return false
         }
+        try #require(listening, "nothing listens on port \(port)")
     }
 
     static func run(_ arguments: [String], log: String? = nil) throws -> Process {
@@ -295,7 +304,7 @@ import Testing
         let docroot = try TemporaryDirectory()
         defer { docroot.remove() }
         try docroot.write("cleartext h2\n", to: "plain.txt")
-        let port = Int.random(in: 20000..<60000)
+        let port = Self.unusedPort()
         let nghttpd = try Self.run(["nghttpd", "--no-tls", "--htdocs=\(docroot.path)", "\(port)"])
         defer { kill(nghttpd.processIdentifier, SIGKILL) }  // nghttpd does not stop on SIGTERM
         try await Self.waitForListener(port)
@@ -322,7 +331,7 @@ import Testing
             try String(contentsOfFile: certificates.certificateFile, encoding: .utf8)
             + String(contentsOfFile: certificates.keyFile, encoding: .utf8)
         try folder.write(pem, to: "server.pem")
-        let port = Int.random(in: 20000..<60000)
+        let port = Self.unusedPort()
         try folder.write(
             """
             global
@@ -369,7 +378,7 @@ import Testing
         try folder.write(
             try String(contentsOfFile: certificates.certificateFile, encoding: .utf8)
                 + String(contentsOfFile: certificates.keyFile, encoding: .utf8), to: "server.pem")
-        let port = Int.random(in: 20000..<60000)
+        let port = Self.unusedPort()
         try folder.write(
             """
             defaults

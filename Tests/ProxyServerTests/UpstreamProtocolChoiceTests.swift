@@ -31,7 +31,7 @@ import Testing
         try folder.write(
             try String(contentsOfFile: certificates.certificateFile, encoding: .utf8)
                 + String(contentsOfFile: certificates.keyFile, encoding: .utf8), to: "server.pem")
-        let port = Int.random(in: 20000..<60000)
+        let port = UpstreamInteropTests.unusedPort()
         try folder.write(
             """
             global
