@@ -55,6 +55,9 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     /// before the request's end, once the rest of its body is read).
     private var closeAfterExchange = false
     private var closeWhenDiscarded = false
+    /// Hummingbird's close of a connection whose request it answered before that request's end, waiting for the
+    /// rest of the body to be read (`close(context:mode:promise:)`).
+    private var deferredClose: (mode: CloseMode, promise: EventLoopPromise<Void>?)?
     private var lastActivity = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
     private var closeWhenIdle = false
@@ -138,7 +141,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         case .discarding:
             guard case .end = part else { return }
             inbound = .idle
-            if closeWhenDiscarded {
+            if let close = deferredClose {
+                deferredClose = nil
+                context.close(mode: close.mode, promise: close.promise)
+            } else if closeWhenDiscarded {
                 context.close(promise: nil)
             } else {
                 closeIfQuiesced(context)
@@ -344,6 +350,26 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     }
 
     // MARK: - Outbound
+
+    /// Hummingbird closes after a response it gave before its request's end (a 413 to a `Connection: close`
+    /// request, say): the rest of the body is read and dropped first, as closing on unread bytes makes the kernel
+    /// reset the connection, and the client could lose the answer. The idle timeout still ends a body that stalls.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode != .input, case .forwarding = inbound, forwarded == 0, context.channel.isActive else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        if let earlier = deferredClose?.promise, let promise { earlier.futureResult.cascade(to: promise) }
+        deferredClose = (mode, deferredClose?.promise ?? promise)
+        inbound = .discarding
+        // Hummingbird, done with the connection, no longer asks for reads: the body is read here.
+        context.read()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if deferredClose != nil { context.read() }
+        context.fireChannelReadComplete()
+    }
 
     func read(context: ChannelHandlerContext) {
         if !readingPaused {
