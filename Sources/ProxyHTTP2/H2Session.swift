@@ -120,8 +120,12 @@ public final class H2Session {
     }
 
     public func takeEvents() -> [H2Event] {
-        defer { events.removeAll(keepingCapacity: true) }
-        return events
+        // Handed over whole, not copied: emptying a shared array keeping its capacity would allocate every time,
+        // also when there was nothing to take.
+        guard !events.isEmpty else { return [] }
+        let taken = events
+        events = []
+        return taken
     }
 
     /// Appends every frame nghttp2 wants to send to `buffer`.
@@ -134,6 +138,9 @@ public final class H2Session {
                 return H2Error(code: code, operation: "HTTP/2 send", detail: Self.errorText(code))
             }
             guard length > 0, let data else { return nil }
+            // Room for the usual flush at once: nghttp2 hands out one frame at a time, and growing the buffer
+            // frame by frame reallocates.
+            if buffer.writableBytes < length { buffer.reserveCapacity(minimumWritableBytes: Swift.max(length, 8192)) }
             buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
         }
     }
