@@ -201,4 +201,32 @@ import Testing
             closedAfter.map { $0 < .seconds(15) } == true,
             "fast=\(fast): closed after \(String(describing: closedAfter)) (head timeout 1 s, idle timeout 30 s)")
     }
+
+    /// A refused body (413) is read and dropped only up to a limit: one that announces far more than that ends the
+    /// connection right after the answer, rather than holding it open for the rest (here the client sends no more).
+    @Test func refusedBodyFarOverTheDiscardLimitEndsTheConnection() async throws {
+        let rig = try await RelayTests.rig(
+            environment: ["LIMITS__MAX_REQUEST_BODY": "2048", "LIMITS__IDLE_TIMEOUT": "30s"])
+        try await T.warm(rig)
+        let client = try await T.connect(rig)
+        let head =
+            "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nx-api-key: \(RelayTests.adminKey)\r\n"
+            + "content-length: \(64 << 20)\r\n\r\n"
+        let started = ContinuousClock.now
+        let (status, closedAfter) = try await blocking { () -> (Int, Duration?) in
+            try client.write(Array((head + String(repeating: "x", count: 8192)).utf8))
+            let status = try client.readResponse().status
+            do {
+                _ = try client.socket.receiveUntilClosed()
+                return (status, ContinuousClock.now - started)
+            } catch {
+                return (status, nil)
+            }
+        }
+        try await rig.stop()
+        #expect(status == 413)
+        #expect(
+            closedAfter.map { $0 < .seconds(10) } == true,
+            "closed after \(String(describing: closedAfter)) (idle timeout 30 s)")
+    }
 }

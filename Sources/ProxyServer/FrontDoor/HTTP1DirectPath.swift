@@ -309,6 +309,13 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         headBytes = nil
         let unread: Int
         if case .receiving(_, let remaining) = state { unread = remaining } else { unread = 0 }
+        if unread > HTTP1FastPath.discardLimit {
+            // Too much left to read just to drop it: the connection ends now.
+            state = .awaitingHead
+            buffer = ByteBuffer()
+            context.close(promise: nil)
+            return
+        }
         if closeAfterExchange {
             // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
             buffer = ByteBuffer()
@@ -359,6 +366,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(body)) }
         process(context)
         completeForwardedRead(context)
+        forwardInputClosedIfDone(context)
         if readRequested {
             readRequested = false
             context.read()

@@ -55,6 +55,8 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     /// before the request's end, once the rest of its body is read).
     private var closeAfterExchange = false
     private var closeWhenDiscarded = false
+    /// Body bytes dropped in `.discarding`; past `discardLimit` the connection is closed instead.
+    private var discarded = 0
     /// Hummingbird's close of a connection whose request it answered before that request's end, waiting for the
     /// rest of the body to be read (`close(context:mode:promise:)`).
     private var deferredClose: (mode: CloseMode, promise: EventLoopPromise<Void>?)?
@@ -124,6 +126,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
 
     static let heldLimit = 1 << 20
 
+    /// The most of a body answered early (413) that is read and dropped so the connection can go on, or close
+    /// without a reset; a longer one ends the connection at once.
+    static let discardLimit = 16 << 20
+
     private func deliver(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch inbound {
         case .receiving(let stream):
@@ -139,7 +145,16 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         case .responding:
             hold(part)
         case .discarding:
-            guard case .end = part else { return }
+            guard case .end = part else {
+                if case .body(let bytes) = part { discarded += bytes.readableBytes }
+                // A body that goes on and on is not read to its end: the connection closes now.
+                if discarded > Self.discardLimit {
+                    let close = deferredClose
+                    deferredClose = nil
+                    context.close(mode: close?.mode ?? .all, promise: close?.promise)
+                }
+                return
+            }
             inbound = .idle
             if let close = deferredClose {
                 deferredClose = nil
@@ -216,6 +231,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         head = nil
         if case .receiving = inbound {
             inbound = .discarding
+            discarded = 0
         } else {
             inbound = .idle
         }
@@ -362,6 +378,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         if let earlier = deferredClose?.promise, let promise { earlier.futureResult.cascade(to: promise) }
         deferredClose = (mode, deferredClose?.promise ?? promise)
         inbound = .discarding
+        discarded = 0
         // Hummingbird, done with the connection, no longer asks for reads: the body is read here.
         context.read()
     }
@@ -443,6 +460,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
                 // Answered before its body was read (413): the body is read to its end first, as closing on unread
                 // bytes makes the kernel reset the connection, and the client could lose the answer.
                 inbound = .discarding
+                discarded = 0
                 closeWhenDiscarded = true
                 return
             }
