@@ -165,9 +165,7 @@ public final class UpstreamPool: Sendable {
         let configuration = configuration
         // The connection's handler reports to the pool; the reference goes away with the connection.
         let pool = self
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(configuration.connectTimeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        let bootstrap = UpstreamBootstrap.make(group: group, connectTimeout: configuration.connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations

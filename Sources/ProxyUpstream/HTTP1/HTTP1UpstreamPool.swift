@@ -143,9 +143,7 @@ public final class HTTP1UpstreamPool: Sendable {
         let timeout = configuration.connectTimeout
         // The connection's handler reports to the pool; the reference goes away with the connection.
         let pool = self
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        let bootstrap = UpstreamBootstrap.make(group: group, connectTimeout: timeout)
             .channelOption(ChannelOptions.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
