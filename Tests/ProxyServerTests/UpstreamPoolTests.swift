@@ -338,8 +338,8 @@ import Testing
                 log stderr format raw local0 emerg
             defaults
                 mode http
-                timeout client 10s
-                timeout server 10s
+                timeout client 60s
+                timeout server 60s
                 timeout connect 5s
             frontend upstream
                 bind 127.0.0.1:\(port) ssl crt \(folder.file("server.pem")) alpn h2
@@ -383,8 +383,8 @@ import Testing
             """
             defaults
                 mode http
-                timeout client 10s
-                timeout server 10s
+                timeout client 60s
+                timeout server 60s
                 timeout connect 5s
             frontend upstream
                 bind 127.0.0.1:\(port) ssl crt \(folder.file("server.pem")) alpn http/1.1

@@ -38,10 +38,10 @@ import Testing
                 log stderr format raw local0 emerg
             defaults
                 mode http
-                timeout client 10s
-                timeout server 10s
+                timeout client 60s
+                timeout server 60s
                 timeout connect 5s
-                timeout http-keep-alive 10s
+                timeout http-keep-alive 60s
             frontend upstream
                 bind 127.0.0.1:\(port) ssl crt \(folder.file("server.pem")) alpn http/1.1
                 http-request return status 200 content-type text/plain string "haproxy over http/1.1" if { path /hello }
