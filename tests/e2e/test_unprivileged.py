@@ -66,3 +66,20 @@ def test_unprivileged_proxy_relays(suite, unprivileged):
             model="claude-sonnet-4-6", max_tokens=16, messages=[{"role": "user", "content": "Hello"}])
         assert raw.headers["x-claude-proxy-account"] == account
         assert raw.parse().content[0].text == "Hello from the mock."
+
+
+def test_unprivileged_proxy_saves_accounts(suite, unprivileged):
+    """The account files (written to a temporary file, synced and renamed) are written as that user too, and a
+    refresh (the token endpoint) works from it."""
+    proxy, account = unprivileged
+    admin = suite.admin(proxy)
+    renamed = admin.patch(f"/api/accounts/{account}", json={"name": "renamed-by-nobody"})
+    assert renamed.status_code == 200, renamed.text
+    refreshed = admin.post(f"/api/accounts/{account}/refresh")
+    assert refreshed.status_code == 200, refreshed.text
+    listed = {entry["id"]: entry for entry in admin.get("/api/accounts").json()["accounts"]}
+    assert listed[account]["name"] == "renamed-by-nobody"
+    data = proxy.data_folder
+    owners = {os.stat(os.path.join(path, name)).st_uid
+              for path, _, names in os.walk(data) for name in names}
+    assert os.geteuid() != 0 or owners == {NOBODY}, f"files in the data folder belong to {owners}"
