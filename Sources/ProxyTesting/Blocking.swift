@@ -13,3 +13,45 @@ public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) as
         thread.start()
     }
 }
+
+/// `blocking` for the proxy's own one-shot commands (`accounts import`, `check-config`, …), at most two at a time
+/// in the test process. Each loads a core for a while (start-up, key derivation); dozens of test rigs set up at
+/// once would otherwise swamp a small machine, and the timing-sensitive tests running beside them fail.
+public func throttledCommand<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    await CommandGate.shared.enter()
+    do {
+        let result = try await blocking(body)
+        await CommandGate.shared.leave()
+        return result
+    } catch {
+        await CommandGate.shared.leave()
+        throw error
+    }
+}
+
+actor CommandGate {
+    static let shared = CommandGate(limit: 2)
+
+    private var available: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) {
+        available = limit
+    }
+
+    func enter() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func leave() {
+        if waiting.isEmpty {
+            available += 1
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}

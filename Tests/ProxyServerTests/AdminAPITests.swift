@@ -226,7 +226,7 @@ import Testing
         let rig = try await Relay.rig()
         let plain = rig.folder.file("body.json")
         try #"{"stream":true}"#.write(toFile: plain, atomically: true, encoding: .utf8)
-        _ = try ProcessRunner.run(["gzip", "-k", plain])
+        _ = try await blocking { try ProcessRunner.run(["gzip", "-k", plain]) }
         let streamed = try await rig.curl([
             "-H", "x-api-key: \(Self.adminKey)", "-H", "content-encoding: gzip", "--data-binary", "@\(plain).gz",
             rig.url,

@@ -70,7 +70,7 @@ import Testing
             "SERVER__TLS__KEY_FILE": proxyCertificates.keyFile,
             "STORAGE__DATA_FOLDER": folder.file("data"), "CLAUDE__BASE_URL": "https://localhost:\(upstream.port)",
             "CLAUDE__CA_FILE": upstreamCertificates.caFile, "LOGGER__LEVEL": "trace",
-            "AUTH__CLIENT_KEYS": "\(clientKey), sha256:\(try sha256Hex(hashedClientKey))",
+            "AUTH__CLIENT_KEYS": "\(clientKey), sha256:\(hashedClientKeyHex)",
             "OAUTH__TOKEN_URL": "https://localhost:\(upstream.port)/v1/oauth/token",
         ]
         environment.merge(extra) { $1 }
@@ -79,9 +79,14 @@ import Testing
             try folder.write(
                 #"{"claudeAiOauth":{"accessToken":"\#(access)","refreshToken":"refresh-\#(UUID().uuidString)","expiresAt":\#(expiry)}}"#,
                 to: "credentials-\(index).json")
-            let result = try ProxyProcess.run(
-                ["accounts", "import", folder.file("credentials-\(index).json"), "--name", "account-\(index)"],
-                environment: environment)
+            // Off the cooperative pool: dozens of rigs start at once, and a subprocess waited for on one of its
+            // (two) threads stalls every task of the test process.
+            let credentials = folder.file("credentials-\(index).json")
+            let environment = environment
+            let result = try await throttledCommand {
+                try ProxyProcess.run(
+                    ["accounts", "import", credentials, "--name", "account-\(index)"], environment: environment)
+            }
             #expect(result.exitCode == 0, "\(result.output)")
         }
         let proxy = try ProxyProcess(["serve"], environment: environment, logFile: folder.file("proxy.log"))
@@ -155,6 +160,9 @@ import Testing
         #expect(line?.contains("relay=fast") == true, "the fast path served it: \(line ?? "no line")")
     }
 
+    /// Computed once (a subprocess each time would hold a cooperative thread in every rig).
+    static let hashedClientKeyHex: String = (try? sha256Hex(hashedClientKey)) ?? ""
+
     static func sha256Hex(_ text: String) throws -> String {
         let result = try ProcessRunner.run(["sha256sum"], input: text)
         return String(result.stdout.prefix(64))
@@ -169,7 +177,7 @@ import Testing
             #expect(result.stdout.hasSuffix("\n200"), "\(result.output)")
         }
         let hashText = try await rig.curl([
-            "-H", "x-api-key: sha256:\(try Self.sha256Hex(Self.hashedClientKey))", "-d", "{}", "-w", "\n%{http_code}",
+            "-H", "x-api-key: sha256:\(Self.hashedClientKeyHex)", "-d", "{}", "-w", "\n%{http_code}",
             rig.url,
         ])
         #expect(hashText.stdout.hasSuffix("\n401"), "the hash itself is not a key")

@@ -18,7 +18,7 @@ import Testing
         }
 
         /// Imports one account with fake tokens built at run time; returns the tokens.
-        func importAccount() throws -> [String] {
+        func importAccount() async throws -> [String] {
             let tokens = ["oat", "ort"].map {
                 "sk-ant-\($0)01-test-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
             }
@@ -26,8 +26,10 @@ import Testing
             try folder.write(
                 #"{"claudeAiOauth":{"accessToken":"\#(tokens[0])","refreshToken":"\#(tokens[1])","expiresAt":\#(expiry)}}"#,
                 to: "credentials.json")
-            let result = try ProxyProcess.run(
-                ["accounts", "import", folder.file("credentials.json")], environment: environment())
+            let (credentials, environment) = (folder.file("credentials.json"), environment())
+            let result = try await throttledCommand {
+                try ProxyProcess.run(["accounts", "import", credentials], environment: environment)
+            }
             #expect(result.exitCode == 0, "\(result.output)")
             return tokens
         }
@@ -44,7 +46,7 @@ import Testing
     @Test func wrongAdminSecretStopsStartUpAndTouchesNoFile() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
-        _ = try fixture.importAccount()
+        _ = try await fixture.importAccount()
         let before = try fixture.snapshot()
         let proxy = try ProxyProcess(
             ["serve"], environment: fixture.environment(key: "a-different-admin-key-0123456789"),
@@ -59,7 +61,7 @@ import Testing
     @Test func healthSummarisesTheAccountsWithoutSecrets() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
-        let tokens = try fixture.importAccount()
+        let tokens = try await fixture.importAccount()
         let proxy = try ProxyProcess(
             ["serve"], environment: fixture.environment(), logFile: fixture.folder.file("proxy.log"))
         let port = try await blocking { try proxy.listeningPort() }

@@ -17,8 +17,10 @@ import Testing
             ]
         }
 
-        func run(_ arguments: [String], extra: [String: String] = [:]) throws -> ProcessResult {
-            try ProxyProcess.run(arguments, environment: environment.merging(extra) { $1 })
+        /// Off the cooperative pool (a subprocess waited for on one of its threads stalls every task of the process).
+        func run(_ arguments: [String], extra: [String: String] = [:]) async throws -> ProcessResult {
+            let environment = environment.merging(extra) { $1 }
+            return try await throttledCommand { try ProxyProcess.run(arguments, environment: environment) }
         }
     }
 
@@ -27,7 +29,7 @@ import Testing
         "sk-ant-" + kind + "01-test-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
     }
 
-    @Test func importBothFormatsThenListWithoutSecrets() throws {
+    @Test func importBothFormatsThenListWithoutSecrets() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
         let tokens = (0..<4).map { Self.token($0 % 2 == 0 ? "oat" : "ort") }
@@ -42,16 +44,18 @@ import Testing
         try fixture.folder.write(claudeCode, to: "credentials.json")
         try fixture.folder.write(seed, to: "seed.json")
 
-        let first = try fixture.run(["accounts", "import", fixture.folder.file("credentials.json"), "--name", "laptop"])
+        let first = try await fixture.run([
+            "accounts", "import", fixture.folder.file("credentials.json"), "--name", "laptop",
+        ])
         #expect(first.exitCode == 0, "\(first.output)")
         #expect(first.stdout.contains("imported account acc_"))
-        let second = try fixture.run(["accounts", "import", fixture.folder.file("seed.json")])
+        let second = try await fixture.run(["accounts", "import", fixture.folder.file("seed.json")])
         #expect(second.exitCode == 0, "\(second.output)")
         // The same Claude Code file again updates its account instead of adding one.
-        let again = try fixture.run(["accounts", "import", fixture.folder.file("credentials.json")])
+        let again = try await fixture.run(["accounts", "import", fixture.folder.file("credentials.json")])
         #expect(again.stdout.contains("updated account"), "\(again.output)")
 
-        let list = try fixture.run(["accounts", "list"])
+        let list = try await fixture.run(["accounts", "list"])
         #expect(list.exitCode == 0, "\(list.output)")
         let lines = list.stdout.split(separator: "\n")
         #expect(lines.count == 3, "\(list.stdout)")
@@ -71,27 +75,28 @@ import Testing
         #expect(names.count == 3 && names.contains("account_acc_seed01.json") && names.contains("vault.json"))
     }
 
-    @Test func wrongSecretExitsWith2AndOneLine() throws {
+    @Test func wrongSecretExitsWith2AndOneLine() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
-        #expect(try fixture.run(["accounts", "list"]).stdout.contains("no accounts"))
-        let result = try fixture.run(["accounts", "list"], extra: ["AUTH__API_KEY": "another-admin-key-0123456789"])
+        #expect(try await fixture.run(["accounts", "list"]).stdout.contains("no accounts"))
+        let result = try await fixture.run(
+            ["accounts", "list"], extra: ["AUTH__API_KEY": "another-admin-key-0123456789"])
         #expect(result.exitCode == 2)
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(result.stderr.contains("does not open") && !result.stderr.contains("another-admin-key"))
     }
 
-    @Test func folderReadableByOthersExitsWith2AndSaysHowToFixIt() throws {
+    @Test func folderReadableByOthersExitsWith2AndSaysHowToFixIt() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
         try FileManager.default.createDirectory(atPath: fixture.data, withIntermediateDirectories: false)
         chmod(fixture.data, 0o755)
-        let result = try fixture.run(["accounts", "list"])
+        let result = try await fixture.run(["accounts", "list"])
         #expect(result.exitCode == 2)
         #expect(result.stderr.contains("chmod 700 '\(fixture.data)'"), "\(result.stderr)")
     }
 
-    @Test func rotateSecretThenListWithTheNewSecret() throws {
+    @Test func rotateSecretThenListWithTheNewSecret() async throws {
         let fixture = Fixture(folder: try TemporaryDirectory())
         defer { fixture.folder.remove() }
         let seed = """
@@ -99,19 +104,19 @@ import Testing
             "refresh_token":"\(Self.token("ort"))","expires_at":1800000000}
             """
         try fixture.folder.write(seed, to: "seed.json")
-        #expect(try fixture.run(["accounts", "import", fixture.folder.file("seed.json")]).exitCode == 0)
+        #expect(try await fixture.run(["accounts", "import", fixture.folder.file("seed.json")]).exitCode == 0)
 
-        let missing = try fixture.run(["rotate-secret", "--new-secret-env", "NEW_ADMIN_KEY"])
+        let missing = try await fixture.run(["rotate-secret", "--new-secret-env", "NEW_ADMIN_KEY"])
         #expect(missing.exitCode == 2 && missing.stderr.contains("NEW_ADMIN_KEY"))
-        let rotated = try fixture.run(
+        let rotated = try await fixture.run(
             ["rotate-secret", "--new-secret-env", "NEW_ADMIN_KEY"], extra: ["NEW_ADMIN_KEY": Self.newKey])
         #expect(rotated.exitCode == 0, "\(rotated.output)")
         #expect(rotated.stdout.contains("re-encrypted 1 account"))
         let newKeyLeaked = containsAnySecret(rotated.output, [Self.newKey])
         #expect(!newKeyLeaked)
 
-        #expect(try fixture.run(["accounts", "list"]).exitCode == 2, "the old secret no longer opens the vault")
-        let list = try fixture.run(["accounts", "list"], extra: ["AUTH__API_KEY": Self.newKey])
+        #expect(try await fixture.run(["accounts", "list"]).exitCode == 2, "the old secret no longer opens the vault")
+        let list = try await fixture.run(["accounts", "list"], extra: ["AUTH__API_KEY": Self.newKey])
         #expect(list.exitCode == 0 && list.stdout.contains("acc_rot"), "\(list.output)")
     }
 }
