@@ -1,4 +1,4 @@
-import Glibc
+import Foundation
 import ProxyHTTP2
 
 /// An HTTP/1.1 request head read straight from the connection's bytes for `HTTP1DirectPath`, sans I/O. Only the
@@ -196,7 +196,7 @@ private struct LineReader {
     private static func connectionCloses(_ value: String) -> Bool? {
         var closes = false
         for option in value.split(separator: ",") {
-            switch option.trimmingOWS().lowercased() {
+            switch option.trimmingCharacters(in: .whitespaces).lowercased() {
             case "close": closes = true
             case "keep-alive": break
             default: return nil
@@ -211,13 +211,3 @@ private let lf = UInt8(ascii: "\n")
 private let space = UInt8(ascii: " ")
 private let tab = UInt8(ascii: "\t")
 private let colon = UInt8(ascii: ":")
-
-extension Substring {
-    fileprivate func trimmingOWS() -> Substring {
-        let isOWS: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isOWS($0) }), let last = lastIndex(where: { !isOWS($0) }) else {
-            return ""
-        }
-        return self[first...last]
-    }
-}

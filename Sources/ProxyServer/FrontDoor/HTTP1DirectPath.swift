@@ -244,7 +244,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         exchange &+= 1
         let client = HTTP1RelayExchange(connection: self, exchange: exchange, eventLoop: context.eventLoop)
         guard
-            let stream = relay.intercept(fields: head.fields, method: head.method, path: head.path, client: client)
+            let stream = relay.intercept(fields: head.fields, client: client)
         else {
             state = .passingThrough
             return

@@ -32,6 +32,12 @@ struct FastRelay: H2StreamInterceptor {
     func intercept(_ stream: H2InterceptedStream, fields: [H2Field], endStream: Bool)
         -> (any H2InterceptedStreamDelegate)?
     {
+        intercept(fields: fields, client: stream)
+    }
+
+    /// A request as HTTP/2 fields (`:method`, `:path`, lower-case names), from an HTTP/2 stream, `HTTP1DirectPath`'s
+    /// parser or an HTTP/1.1 head: taken when it is a `/v1` POST or GET with an accepted key and no encoded body.
+    func intercept(fields: [H2Field], client: some FastRelayClient) -> FastRelayStream? {
         var method: String?
         var path: String?
         var apiKey: String?
@@ -46,25 +52,12 @@ struct FastRelay: H2StreamInterceptor {
             default: break
             }
         }
-        guard let method, let path else { return nil }
-        return take(stream, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
-    }
-
-    /// The same for a request head `HTTP1DirectPath` read (`fields` as in HTTP/2: `:method`, `:path`, lower-case
-    /// names; its parser left out anything unusual, `content-encoding` among it).
-    func intercept(fields: [H2Field], method: String, path: String, client: some FastRelayClient)
-        -> FastRelayStream?
-    {
-        var apiKey: String?
-        var bearer: String?
-        for field in fields {
-            switch field.name {
-            case "x-api-key" where apiKey == nil: apiKey = field.value
-            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
-            default: break
-            }
-        }
-        return take(client, fields: fields, method: method, path: path, presented: apiKey ?? bearer)
+        guard let method, let path, method == "POST" || method == "GET", path.hasPrefix("/v1/"),
+            let identity = shared.relay.authentication.identify(presented: apiKey ?? bearer)
+        else { return nil }
+        return FastRelayStream(
+            client: client, fields: fields, method: method, path: path, client: identity.label, shared: shared,
+            logger: logger)
     }
 
     /// The same for an HTTP/1.1 request head. An HTTP/1.0 request, or one that expects `100 Continue`, stays with
@@ -73,29 +66,11 @@ struct FastRelay: H2StreamInterceptor {
         guard head.version == .http1_1, head.method == .POST || head.method == .GET else { return nil }
         var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", head.uri)]
         fields.reserveCapacity(head.headers.count + 2)
-        var apiKey: String?
-        var bearer: String?
         for (rawName, value) in head.headers {
             let name = rawName.utf8.contains(where: { (65...90).contains($0) }) ? rawName.lowercased() : rawName
-            switch name {
-            case "x-api-key" where apiKey == nil: apiKey = value
-            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(value)
-            case "content-encoding", "expect": return nil
-            default: break
-            }
+            if name == "expect" { return nil }
             fields.append(H2Field(name, value))
         }
-        return take(client, fields: fields, method: head.method.rawValue, path: head.uri, presented: apiKey ?? bearer)
-    }
-
-    private func take(
-        _ client: some FastRelayClient, fields: [H2Field], method: String, path: String, presented: String?
-    ) -> FastRelayStream? {
-        guard method == "POST" || method == "GET", path.hasPrefix("/v1/"),
-            let identity = shared.relay.authentication.identify(presented: presented)
-        else { return nil }
-        return FastRelayStream(
-            client: client, fields: fields, method: method, path: path, client: identity.label, shared: shared,
-            logger: logger)
+        return intercept(fields: fields, client: client)
     }
 }
