@@ -32,16 +32,29 @@ public struct ClientKey: Sendable, Equatable {
 
     public func matches(_ presented: String) -> Bool {
         switch form {
-        case .plain(let key): Self.constantTimeEquals(Array(presented.utf8), key)
-        case .sha256(let digest): Self.constantTimeEquals(PKCE.sha256(Array(presented.utf8)), digest)
+        case .plain(let key):
+            // A native string's bytes are compared where they are (no copy per request).
+            if let result = presented.utf8.withContiguousStorageIfAvailable({ presentedBytes in
+                key.withUnsafeBufferPointer { Self.constantTimeEquals(presentedBytes, $0) }
+            }) {
+                return result
+            }
+            return Self.constantTimeEquals(Array(presented.utf8), key)
+        case .sha256(let digest):
+            return Self.constantTimeEquals(PKCE.sha256(Array(presented.utf8)), digest)
         }
     }
 
     /// Equal length and contents, without an early exit on the first difference.
     public static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in constantTimeEquals(a, b) } }
+    }
+
+    static func constantTimeEquals(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        // The whole length difference counts (a truncated one would take lengths 256 apart as equal).
+        var difference = UInt(bitPattern: a.count ^ b.count)
         for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+            difference |= UInt((index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0))
         }
         return difference == 0
     }

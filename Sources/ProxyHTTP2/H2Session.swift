@@ -193,16 +193,14 @@ public final class H2Session {
 
     /// Queues body bytes for a stream opened with `endStream: false`. With `endStream` the body ends after them.
     public func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool) {
-        guard let body = outgoing[streamID] else { return }
-        if bytes.readableBytes > 0 {
-            body.chunks.append(bytes)
-            body.bufferedBytes += bytes.readableBytes
+        guard let index = outgoing.index(forKey: streamID) else { return }
+        let resume = outgoing.values.withBody(at: index) { body in
+            if bytes.readableBytes > 0 { body.append(bytes) }
+            if endStream { body.ended = true }
+            defer { body.deferred = false }
+            return body.deferred
         }
-        if endStream { body.ended = true }
-        if body.deferred {
-            body.deferred = false
-            _ = nghttp2_session_resume_data(handle, streamID)
-        }
+        if resume { _ = nghttp2_session_resume_data(handle, streamID) }
     }
 
     /// Body bytes queued for `streamID` that nghttp2 has not framed yet (the sender's backpressure signal).
@@ -314,32 +312,20 @@ public final class H2Session {
 
     /// nghttp2's data provider: copies queued body bytes into the frame buffer, or defers until more arrive.
     func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32) -> Int {
-        guard let body = outgoing[streamID] else {
+        guard let index = outgoing.index(forKey: streamID) else {
             flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return 0
         }
-        var written = 0
-        while written < buffer.count, var chunk = body.chunks.first {
-            let count = min(buffer.count - written, chunk.readableBytes)
-            chunk.readWithUnsafeReadableBytes { source in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + count)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<count]))
-                return count
-            }
-            written += count
-            if chunk.readableBytes == 0 {
-                body.chunks.removeFirst()
-            } else {
-                body.chunks[body.chunks.startIndex] = chunk
-            }
+        let (written, drained, ended) = outgoing.values.withBody(at: index) { body in
+            let written = body.take(into: buffer)
+            if body.isEmpty, !body.ended, written == 0 { body.deferred = true }
+            return (written, body.isEmpty, body.ended)
         }
-        body.bufferedBytes -= written
-        if body.chunks.isEmpty {
-            if body.ended {
+        if drained {
+            if ended {
                 flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                outgoing[streamID] = nil
+                outgoing.remove(at: index)
             } else if written == 0 {
-                body.deferred = true
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
         }
@@ -384,13 +370,57 @@ public final class H2Session {
     }
 }
 
-/// A stream's outgoing body, fed by `sendBody` and drained by nghttp2's data provider.
-final class OutgoingBody {
-    var chunks = CircularBuffer<ByteBuffer>()
-    var bufferedBytes = 0
+/// A stream's outgoing body, fed by `sendBody` and drained by nghttp2's data provider. A value in the session's
+/// table, its chunks queue only made when a second chunk waits behind the first (a JSON body or an SSE event is
+/// usually framed before the next one arrives): no allocation per stream for the common case.
+struct OutgoingBody {
+    /// The oldest chunk not framed yet, then the ones behind it.
+    private var first: ByteBuffer?
+    private var rest: CircularBuffer<ByteBuffer>?
+    private(set) var bufferedBytes = 0
     var ended = false
     /// The provider returned NGHTTP2_ERR_DEFERRED: `sendBody` must resume the stream.
     var deferred = false
+
+    var isEmpty: Bool { first == nil }
+
+    mutating func append(_ bytes: ByteBuffer) {
+        bufferedBytes += bytes.readableBytes
+        if first == nil {
+            first = bytes
+        } else {
+            if rest == nil { rest = CircularBuffer(initialCapacity: 4) }
+            rest!.append(bytes)
+        }
+    }
+
+    /// Copies queued bytes, oldest first, into `buffer`; returns how many.
+    mutating func take(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var written = 0
+        while written < buffer.count, var chunk = first {
+            let count = min(buffer.count - written, chunk.readableBytes)
+            chunk.readWithUnsafeReadableBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: buffer[written..<(written + count)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<count]))
+                return count
+            }
+            written += count
+            if chunk.readableBytes == 0 {
+                first = rest?.popFirst()
+            } else {
+                first = chunk
+            }
+        }
+        bufferedBytes -= written
+        return written
+    }
+}
+
+extension Dictionary<Int32, OutgoingBody>.Values {
+    /// Mutates the body at `index` in place (no copy of its buffers out of the table and back).
+    mutating func withBody<T>(at index: Dictionary<Int32, OutgoingBody>.Index, _ body: (inout OutgoingBody) -> T) -> T {
+        body(&self[index])
+    }
 }
 
 @available(*, unavailable)

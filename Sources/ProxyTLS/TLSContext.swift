@@ -158,8 +158,9 @@ public final class TLSContext: @unchecked Sendable {
             var options = cp_SSL_OP_NO_COMPRESSION() | cp_SSL_OP_NO_RENEGOTIATION()
             if role == .server { options |= cp_SSL_OP_CIPHER_SERVER_PREFERENCE() }
             _ = SSL_CTX_set_options(handle, options)
-            // Idle keep-alive connections give their 2×~34 KB record buffers back.
-            _ = cp_SSL_CTX_set_mode(handle, cp_SSL_MODE_RELEASE_BUFFERS())
+            // Idle keep-alive connections from clients give their 2×~34 KB record buffers back. Upstream
+            // connections are few and busy: releasing would only free and reallocate them on every read.
+            if role == .server { _ = cp_SSL_CTX_set_mode(handle, cp_SSL_MODE_RELEASE_BUFFERS()) }
         } catch {
             SSL_CTX_free(handle)
             throw error

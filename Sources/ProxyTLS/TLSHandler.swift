@@ -48,6 +48,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Scratch space for joining small writes into one record.
     private var coalesced = ByteBuffer()
     private var timer: Scheduled<Void>?
+    /// An empty plaintext buffer left over from a read that completed no record.
+    private var spare: ByteBuffer?
+    /// The previous flush's batch array, emptied: swapped in so that a flush allocates no new array.
+    private var spareBatch: [(ByteBuffer, EventLoopPromise<Void>?)] = []
 
     public init(
         session: TLSSession,
@@ -160,31 +164,52 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Decrypts every whole record the socket read brought into one buffer (plaintext is never larger than the
+    /// ciphertext it came from) and passes it up in one `channelRead`: the protocol above parses one run of bytes
+    /// per socket read, however many records it held.
     private func readPlaintext(context: ChannelHandlerContext, hint: Int) {
-        // Plaintext is never larger than the ciphertext it came from; one record is at most 16 KiB.
-        let capacity = min(max(hint, 1024), 16 * 1024)
+        let capacity = min(max(hint, 1024), Self.maxPlaintextRead)
+        var plaintext = spare ?? context.channel.allocator.buffer(capacity: capacity)
+        spare = nil
         while true {
-            var plaintext = context.channel.allocator.buffer(capacity: capacity)
+            if plaintext.writableBytes < Self.minimumRecordRoom, plaintext.readableBytes > 0 {
+                context.fireChannelRead(wrapInboundOut(plaintext))
+                plaintext = context.channel.allocator.buffer(capacity: capacity)
+            }
             var result = TLSSession.ReadResult.wantRead
-            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { buffer in
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.minimumRecordRoom) { buffer in
                 result = session.readPlaintext(into: buffer)
                 if case .bytes(let count) = result { return count }
                 return 0
             }
             switch result {
             case .bytes:
-                context.fireChannelRead(wrapInboundOut(plaintext))
+                continue
             case .wantRead:
+                if plaintext.readableBytes > 0 {
+                    context.fireChannelRead(wrapInboundOut(plaintext))
+                } else {
+                    // A read that completed no record (part of a large one): keep the buffer for the next.
+                    plaintext.clear()
+                    spare = plaintext
+                }
                 return
             case .closed:
+                if plaintext.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(plaintext)) }
                 peerClosed(context: context)
                 return
             case .failed(let error):
+                if plaintext.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(plaintext)) }
                 fail(context: context, error)
                 return
             }
         }
     }
+
+    /// One socket read's plaintext in one buffer up to this size (NIO's reads adapt up to 64 KiB by default).
+    private static let maxPlaintextRead = 256 * 1024
+    /// Room left for a read: below it, what is there goes up and a new buffer takes the next records.
+    private static let minimumRecordRoom = 1024
 
     private func peerClosed(context: ChannelHandlerContext) {
         peerSentCloseNotify = true
@@ -298,13 +323,17 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// all their promises complete when the resulting ciphertext reaches the socket.
     private func encryptUnflushed(context: ChannelHandlerContext) {
         guard !unflushed.isEmpty else { return }
-        let batch = unflushed
-        unflushed.removeAll(keepingCapacity: true)
+        var batch = spareBatch
+        swap(&batch, &unflushed)
         unflushedBytes = 0
-        var promises: [EventLoopPromise<Void>] = []
+        // Promises: usually none or one (NIO's pipeline writes); an array only for more.
+        var promise: EventLoopPromise<Void>?
+        var morePromises: [EventLoopPromise<Void>] = []
         var failure: OpenSSLError?
-        for (plaintext, promise) in batch {
-            if let promise { promises.append(promise) }
+        for (plaintext, written) in batch {
+            if let written {
+                if promise == nil { promise = written } else { morePromises.append(written) }
+            }
             guard failure == nil else { continue }
             if coalesced.readableBytes + plaintext.readableBytes > Self.recordSize {
                 failure = encryptCoalesced()
@@ -317,21 +346,24 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         }
+        batch.removeAll(keepingCapacity: true)
+        spareBatch = batch
         if failure == nil { failure = encryptCoalesced() }
         if let failure {
-            promises.forEach { $0.fail(failure) }
+            promise?.fail(failure)
+            morePromises.forEach { $0.fail(failure) }
             fail(context: context, failure)
             return
         }
-        switch promises.count {
-        case 0: writeCiphertext(context: context, promise: nil)
-        case 1: writeCiphertext(context: context, promise: promises[0])
-        default:
-            let written = context.eventLoop.makePromise(of: Void.self)
-            writeCiphertext(context: context, promise: written)
-            written.futureResult.assumeIsolated().whenComplete { result in
-                promises.forEach { $0.completeWith(result) }
-            }
+        guard !morePromises.isEmpty, let first = promise else {
+            writeCiphertext(context: context, promise: promise)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        writeCiphertext(context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { result in
+            first.completeWith(result)
+            morePromises.forEach { $0.completeWith(result) }
         }
     }
 

@@ -43,10 +43,15 @@ public final class Balancer: AccountObserver {
     /// caller to persist (`nil` when nothing changed or for an account the balancer does not know).
     @discardableResult
     public func record(status: Int, headers: [(name: String, value: String)], for id: AccountID) -> RateLimitState? {
+        record(status: status, for: id) { CooldownPolicy.header($0, in: headers) }
+    }
+
+    /// The same, with the response's headers looked up by lower-case name (`CooldownPolicy.next`).
+    public func record(status: Int, for id: AccountID, header: (String) -> String?) -> RateLimitState? {
         let now = clock.now
         return entries.withLock { entries in
             guard let index = entries.firstIndex(where: { $0.id == id }) else { return nil }
-            let next = cooldown.next(after: entries[index].rateLimit, status: status, headers: headers, now: now)
+            let next = cooldown.next(after: entries[index].rateLimit, status: status, now: now, header: header)
             guard next != entries[index].rateLimit else { return nil }
             entries[index].rateLimit = next
             return next

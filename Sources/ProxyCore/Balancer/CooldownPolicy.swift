@@ -23,8 +23,15 @@ public struct CooldownPolicy: Sendable, Equatable {
     public func next(
         after state: RateLimitState, status: Int, headers: [(name: String, value: String)], now: Date
     ) -> RateLimitState {
+        next(after: state, status: status, now: now) { Self.header($0, in: headers) }
+    }
+
+    /// The same, with the response's headers looked up by lower-case name (the value trimmed; nil when absent).
+    public func next(
+        after state: RateLimitState, status: Int, now: Date, header: (String) -> String?
+    ) -> RateLimitState {
         var next = state
-        if let unified = Self.header("anthropic-ratelimit-unified-status", in: headers) {
+        if let unified = header("anthropic-ratelimit-unified-status") {
             next.unifiedStatus = unified
         }
         switch status {
@@ -32,7 +39,7 @@ public struct CooldownPolicy: Sendable, Equatable {
             next.consecutiveRateLimits = 0
             next.coolingDownUntil = nil
         case 429:
-            if let until = resetHint(headers, now: now) {
+            if let until = resetHint(now: now, header: header) {
                 next.consecutiveRateLimits = 0
                 next.coolingDownUntil = max(until, state.coolingDownUntil ?? until)
             } else {
@@ -52,14 +59,18 @@ public struct CooldownPolicy: Sendable, Equatable {
 
     /// The earliest instant after `now` named by a reset header, in the documented order of preference.
     public func resetHint(_ headers: [(name: String, value: String)], now: Date) -> Date? {
-        if let value = Self.header("retry-after", in: headers), let seconds = Double(value), seconds > 0 {
+        resetHint(now: now) { Self.header($0, in: headers) }
+    }
+
+    func resetHint(now: Date, header: (String) -> String?) -> Date? {
+        if let value = header("retry-after"), let seconds = Double(value), seconds > 0 {
             return now.addingTimeInterval(seconds)
         }
-        if let value = Self.header("anthropic-ratelimit-unified-reset", in: headers), let epoch = Double(value) {
+        if let value = header("anthropic-ratelimit-unified-reset"), let epoch = Double(value) {
             let date = Date(timeIntervalSince1970: epoch)
             if date > now { return date }
         }
-        if let value = Self.header("anthropic-ratelimit-requests-reset", in: headers),
+        if let value = header("anthropic-ratelimit-requests-reset"),
             let date = Self.parseRFC3339(value), date > now
         {
             return date

@@ -15,10 +15,23 @@ public struct UsageObserver: Sendable {
     public private(set) var usage = Usage()
 
     public init(contentType: String?, jsonLimit: Int = 1 << 20) {
-        let type = contentType?.lowercased() ?? ""
-        kind = type.hasPrefix("text/event-stream") ? .eventStream : type.hasPrefix("application/json") ? .json : .other
+        let type = contentType ?? ""
+        kind =
+            Self.hasPrefix(type, lowercased: "text/event-stream")
+            ? .eventStream : Self.hasPrefix(type, lowercased: "application/json") ? .json : .other
         self.jsonLimit = jsonLimit
         usage.requests = 1
+    }
+
+    /// `prefix` (lower case) begins `text` in any case, compared without making a lower-cased copy of `text`.
+    static func hasPrefix(_ text: String, lowercased prefix: StaticString) -> Bool {
+        var utf8 = text.utf8.makeIterator()
+        for expected in UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount) {
+            guard let byte = utf8.next() else { return false }
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+            if lowered != expected { return false }
+        }
+        return true
     }
 
     /// Concrete (not generic) so the scan is compiled for raw bytes: a generic collection walked element by
@@ -122,8 +135,8 @@ public struct UsageObserver: Sendable {
         return usage
     }
 
-    private mutating func dataLine(_ json: some Collection<UInt8>) {
-        let counts = Array(json).withUnsafeBytes { UsageScan.lastUsage(in: $0) }
+    private mutating func dataLine(_ json: Slice<UnsafeRawBufferPointer>) {
+        let counts = UsageScan.lastUsage(in: UnsafeRawBufferPointer(rebasing: json))
         if currentEvent == .messageStart {
             apply(counts, output: false)
         } else if currentEvent == .messageDelta, let output = counts.output {
@@ -234,15 +247,23 @@ enum UsageScan {
             || byte == UInt8(ascii: "\t")
     }
 
+    /// Compared as bytes: a `String` per key allocates for the longer names.
     private static func assign(_ value: Int, key: UnsafeRawBufferPointer, to counts: inout Counts) {
-        switch String(decoding: key, as: UTF8.self) {
-        case "input_tokens": counts.input = value
-        case "output_tokens": counts.output = value
-        case "cache_creation_input_tokens": counts.cacheCreation = value
-        case "cache_read_input_tokens": counts.cacheRead = value
-        default: break
+        if key.elementsEqual(inputTokens) {
+            counts.input = value
+        } else if key.elementsEqual(outputTokens) {
+            counts.output = value
+        } else if key.elementsEqual(cacheCreationTokens) {
+            counts.cacheCreation = value
+        } else if key.elementsEqual(cacheReadTokens) {
+            counts.cacheRead = value
         }
     }
+
+    private static let inputTokens = Array("input_tokens".utf8)
+    private static let outputTokens = Array("output_tokens".utf8)
+    private static let cacheCreationTokens = Array("cache_creation_input_tokens".utf8)
+    private static let cacheReadTokens = Array("cache_read_input_tokens".utf8)
 }
 
 extension Usage {

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
@@ -58,7 +59,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         self.method = method
         self.path = path
         self.shared = shared
-        let requestID = RequestID().description
+        let requestID = FastRequestID.next()
         self.requestID = requestID
         // Logged without the query (it may carry something private), as the async relay does.
         let logged = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(path[..<$0]) } ?? path
@@ -78,7 +79,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             answer(413, "request_too_large", "request body larger than \(shared.relay.maxRequestBody) bytes")
             return
         }
-        body.writeImmutableBuffer(bytes)
+        // A body that comes in one piece (the usual) is kept as it came, not copied.
+        if body.readableBytes == 0 { body = bytes } else { body.writeImmutableBuffer(bytes) }
     }
 
     func requestEnded() {
@@ -131,12 +133,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
         shared.relay.metrics?.upstreamAnswered(after: .now - sentAt)
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(head.count)
-        for field in head where field.name.utf8.first != UInt8(ascii: ":") { headers.append((field.name, field.value)) }
-        if let changed = shared.relay.balancer.record(status: status, headers: headers, for: account) {
-            shared.relay.usage?.record(rateLimit: changed, for: account)
+        let rateLimit = shared.relay.balancer.record(status: status, for: account) { name in
+            head[field: name]?.trimmingCharacters(in: .whitespaces)
         }
+        if let rateLimit { shared.relay.usage?.record(rateLimit: rateLimit, for: account) }
         if ProxyRelay.isRetryable(status), shared.relay.maxRetries > 0 {
             // Retries, refreshes and backoff are the async relay's: it goes on from this first attempt, with this
             // answer to relay as it is if no other attempt does better (read whole first: it is short).
@@ -147,23 +147,30 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             } else if status >= 500 {
                 next.backoff = true
             }
+            let headers = head.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) }
             let answer = ProxyRelay.BufferedAnswer(
                 status: status, headers: headers, body: ByteBuffer(), account: account)
             phase = .collectingAnswer(answer, next: next)
             return
         }
-        var response = [H2Field(":status", "\(status)")]
-        response.reserveCapacity(headers.count + 4)
+        var response = head
+        response.reserveCapacity(head.count + 3)
         var contentType: String?
-        for (name, value) in headers
-        where !ProxyRelay.hopByHop.contains(name) {  // a superset of HTTP/2's connection-specific fields
-            if name == "content-type" { contentType = value }
-            if name == "request-id" { upstreamRequestID = value }
-            response.append(H2Field(name, value))
+        var hasDate = false
+        // In place: the upstream's `:status` stays first; hop-by-hop fields (a superset of HTTP/2's
+        // connection-specific ones) go.
+        response.removeAll { field in
+            let name = field.name
+            if name.utf8.first == UInt8(ascii: ":") { return name != ":status" }
+            if ProxyRelay.hopByHop.contains(name) { return true }
+            if name == "content-type" { contentType = field.value }
+            if name == "request-id" { upstreamRequestID = field.value }
+            if name == "date" { hasDate = true }
+            return false
         }
         response.append(H2Field("x-claude-proxy-account", account.rawValue))
         response.append(H2Field("x-request-id", requestID))
-        if !headers.contains(where: { $0.0 == "date" }) { response.append(H2Field("date", HTTPDate.now())) }
+        if !hasDate { response.append(H2Field("date", HTTPDate.now())) }
         observer = UsageObserver(contentType: contentType)
         isEventStream = contentType?.hasPrefix("text/event-stream") ?? false
         phase = .streaming

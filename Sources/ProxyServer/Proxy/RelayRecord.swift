@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ProxyCore
+import Synchronization
 
 /// What is known about one `/v1` request while it is relayed, reported once when it ends: one log line (request
 /// id, client key label, account, model, status, time to first byte, duration, tokens — never a secret) and the
@@ -47,11 +48,34 @@ struct RelayRecord: Sendable {
     }
 }
 
+/// Request ids of fast-path requests, in the form of Hummingbird's `RequestID` (32 hex digits: a random half per
+/// process and a counter), made with one allocation (Hummingbird's formatting makes three strings per id).
+enum FastRequestID {
+    private static let high = UInt64.random(in: .min ... .max)
+    private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+
+    static func next() -> String {
+        let low = counter.add(1, ordering: .relaxed).oldValue
+        return String(unsafeUninitializedCapacity: 32) { bytes in
+            let digits: StaticString = "0123456789abcdef"
+            func put(_ value: UInt64, at offset: Int) {
+                for index in 0..<16 {
+                    let nibble = Int(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+                    bytes[offset + index] = digits.utf8Start[nibble]
+                }
+            }
+            put(high, at: 0)
+            put(low, at: 16)
+            return 32
+        }
+    }
+}
+
 /// The `model` of a Messages request body, read without decoding the JSON: the first `"model"` key's string
 /// value, kept only if it looks like a model name (it becomes a metrics label).
 enum RequestModel {
     static func scan(_ bytes: UnsafeRawBufferPointer) -> String? {
-        let key = Array(#""model""#.utf8)
+        let key = modelKey
         guard bytes.count > key.count else { return nil }
         var index = 0
         outer: while index + key.count < bytes.count {
@@ -76,6 +100,8 @@ enum RequestModel {
         }
         return nil
     }
+
+    private static let modelKey = Array(#""model""#.utf8)
 
     private static func isModelCharacter(_ byte: UInt8) -> Bool {
         switch byte {

@@ -51,10 +51,14 @@ enum UpstreamRequestHeaders {
         let chosenVersion = extra.last(where: { $0.name == "anthropic-version" })?.value ?? version ?? "2023-06-01"
         fields.append(H2Field("anthropic-version", chosenVersion))
         for (name, value) in extra where name == "anthropic-beta" { addBetas(value, to: &betas) }
-        if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
-        fields.append(H2Field("anthropic-beta", betas.joined(separator: ",")))
+        if betas.isEmpty {
+            fields.append(H2Field("anthropic-beta", oauthBeta))
+        } else {
+            if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
+            fields.append(H2Field("anthropic-beta", betas.joined(separator: ",")))
+        }
         fields.append(H2Field("accept-encoding", "identity"))
-        if let bodyLength { fields.append(H2Field("content-length", "\(bodyLength)")) }
+        if let bodyLength { fields.append(H2Field("content-length", String(bodyLength))) }
         return fields
     }
 

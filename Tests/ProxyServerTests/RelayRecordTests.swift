@@ -1,0 +1,29 @@
+import Testing
+
+@testable import ProxyServer
+
+@Suite struct RelayRecordTests {
+    @Test func fastRequestIDsAreHummingbirdShapedAndCountUp() throws {
+        let first = FastRequestID.next()
+        let second = FastRequestID.next()
+        for id in [first, second] {
+            #expect(id.utf8.count == 32)
+            #expect(id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
+        }
+        // A per-process half, then a counter.
+        #expect(first.prefix(16) == second.prefix(16))
+        let low = try #require(UInt64(first.suffix(16), radix: 16))
+        #expect(UInt64(second.suffix(16), radix: 16) == low &+ 1)
+    }
+
+    @Test(arguments: [
+        (#"{"model":"claude-sonnet-4-5","max_tokens":5}"#, "claude-sonnet-4-5"),
+        (#"{"max_tokens":5, "model" : "claude-opus-4@2025"}"#, "claude-opus-4@2025"),
+        (#"{"model":"bad model"}"#, nil),
+        (#"{"model":5}"#, nil),
+        (#"{"max_tokens":5}"#, nil),
+    ])
+    func requestModelIsTheFirstModelKeysNameLikeValue(body: String, expected: String?) {
+        #expect(Array(body.utf8).withUnsafeBytes(RequestModel.scan) == expected)
+    }
+}
