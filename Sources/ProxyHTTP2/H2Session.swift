@@ -270,7 +270,8 @@ public final class H2Session {
             return false
         }
         block?.size = size
-        block?.fields.append(H2Field(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        block?.fields.append(
+            H2Field(FieldText.string(UnsafeRawBufferPointer(name)), FieldText.string(UnsafeRawBufferPointer(value))))
         return true
     }
 
@@ -362,11 +363,17 @@ public final class H2Session {
 
     /// Copies a string's UTF-8 bytes to `destination`; returns how many.
     private static func copy(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-        var string = string
-        return string.withUTF8 { utf8 in
+        let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
             if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
             return utf8.count
         }
+        if let copied { return copied }
+        var count = 0
+        for byte in string.utf8 {
+            destination[count] = byte
+            count += 1
+        }
+        return count
     }
 }
 

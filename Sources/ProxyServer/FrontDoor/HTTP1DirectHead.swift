@@ -135,7 +135,7 @@ private struct LineReader {
         let nameStart = index
         while Self.isTokenByte(bytes[index]) { index += 1 }
         guard index > nameStart, bytes[index] == colon else { return nil }
-        let name = Self.lowercased(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<index]))
+        let name = FieldText.string(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<index]), lowercasing: true)
         index += 1
         while bytes[index] == space || bytes[index] == tab { index += 1 }
         let valueStart = index
@@ -149,7 +149,7 @@ private struct LineReader {
         }
         guard bytes[index + 1] == lf else { return nil }
         index += 2
-        return (name, String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self))
+        return (name, FieldText.string(UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])))
     }
 
     private mutating func matches(_ literal: StaticString) -> Bool {
@@ -173,15 +173,6 @@ private struct LineReader {
             return true
         default:
             return false
-        }
-    }
-
-    private static func lowercased(_ name: UnsafeRawBufferPointer) -> String {
-        String(unsafeUninitializedCapacity: name.count) { out in
-            for (offset, byte) in name.enumerated() {
-                out[offset] = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
-            }
-            return name.count
         }
     }
 

@@ -29,11 +29,12 @@ enum UpstreamRequestHeaders {
         method: String, authority: String, path: String, client: [H2Field], token: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
-        var fields = [
-            H2Field(":method", method), H2Field(":scheme", "https"), H2Field(":authority", authority),
-            H2Field(":path", path),
-        ]
-        fields.reserveCapacity(client.count + 8)
+        var fields: [H2Field] = []
+        fields.reserveCapacity(client.count + extra.count + 8)
+        fields.append(H2Field(":method", method))
+        fields.append(H2Field(":scheme", "https"))
+        fields.append(H2Field(":authority", authority))
+        fields.append(H2Field(":path", path))
         var version: String?
         var betas: [String] = []
         for field in client where !field.name.hasPrefix(":") {

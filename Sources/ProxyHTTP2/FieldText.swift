@@ -1,0 +1,71 @@
+/// Header names and values as `String`s, with the long ones (over 15 bytes: shorter strings are stored inline
+/// and cost nothing) that most requests and responses carry taken from a table of constants instead of
+/// allocated for every header block: the Anthropic API's and its SDKs' own fields and the usual content types.
+/// A constant string also needs no reference counting as it is copied from field list to field list.
+public enum FieldText {
+    /// The bytes as a string; with `lowercasing`, ASCII letters lower-cased (HTTP/1.1 field names).
+    public static func string(_ bytes: UnsafeRawBufferPointer, lowercasing: Bool = false) -> String {
+        guard bytes.count > 15 else { return make(bytes, lowercasing: lowercasing) }
+        guard lowercasing, bytes.contains(where: { (65...90).contains($0) }) else {
+            return known(bytes) ?? String(decoding: bytes, as: UTF8.self)
+        }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { lowered in
+            for (offset, byte) in bytes.enumerated() { lowered[offset] = (65...90).contains(byte) ? byte | 0x20 : byte }
+            let text = UnsafeRawBufferPointer(lowered)
+            return known(text) ?? String(decoding: text, as: UTF8.self)
+        }
+    }
+
+    private static func make(_ bytes: UnsafeRawBufferPointer, lowercasing: Bool) -> String {
+        guard lowercasing else { return String(decoding: bytes, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            for (offset, byte) in bytes.enumerated() { out[offset] = (65...90).contains(byte) ? byte | 0x20 : byte }
+            return bytes.count
+        }
+    }
+
+    /// The table's string with exactly these bytes.
+    static func known(_ bytes: UnsafeRawBufferPointer) -> String? {
+        guard bytes.count < byLength.count else { return nil }
+        for text in byLength[bytes.count] {
+            let equal = text.utf8.withContiguousStorageIfAvailable { memcmpEqual($0, bytes) } ?? false
+            if equal { return text }
+        }
+        return nil
+    }
+
+    private static func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && a.elementsEqual(b)
+    }
+
+    static let table: [String] = [
+        // Request fields (ANTHROPIC-WIRE.md; the SDKs' x-stainless-* set).
+        "anthropic-version", "anthropic-dangerous-direct-browser-access", "x-stainless-arch", "x-stainless-lang",
+        "x-stainless-package-version", "x-stainless-runtime", "x-stainless-runtime-version",
+        "x-stainless-retry-count", "x-stainless-timeout", "x-stainless-read-timeout", "x-stainless-helper-method",
+        "x-stainless-async", "x-claude-proxy-handover",
+        // Response fields.
+        "anthropic-organization-id", "anthropic-ratelimit-unified-status", "anthropic-ratelimit-unified-reset",
+        "anthropic-ratelimit-unified-5h-status", "anthropic-ratelimit-unified-5h-reset",
+        "anthropic-ratelimit-unified-5h-utilization", "anthropic-ratelimit-unified-7d-status",
+        "anthropic-ratelimit-unified-7d-reset", "anthropic-ratelimit-unified-7d-utilization",
+        "anthropic-ratelimit-unified-representative-claim", "anthropic-ratelimit-unified-fallback-percentage",
+        "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-limit",
+        "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-input-tokens-limit", "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset", "anthropic-ratelimit-output-tokens-limit",
+        "anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset",
+        "x-envoy-upstream-service-time", "strict-transport-security", "x-claude-proxy-account",
+        // Values.
+        "application/json", "application/json; charset=utf-8", "text/event-stream",
+        "text/event-stream; charset=utf-8", "text/event-stream;charset=UTF-8", "application/x-ndjson",
+    ]
+
+    /// `table` by byte count (only strings over 15 bytes: shorter ones are inline anyway).
+    private static let byLength: [[String]] = {
+        var buckets = [[String]](repeating: [], count: (table.map(\.utf8.count).max() ?? 0) + 1)
+        for text in table where text.utf8.count > 15 { buckets[text.utf8.count].append(text) }
+        return buckets
+    }()
+}
