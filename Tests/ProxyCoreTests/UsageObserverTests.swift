@@ -3,6 +3,15 @@ import ProxyTesting
 import Testing
 
 @Suite struct UsageObserverTests {
+    @Test(arguments: [
+        ("application/json", UsageObserver.Kind.json), ("Application/JSON; charset=utf-8", .json),
+        ("text/event-stream", .eventStream), ("TEXT/Event-Stream;charset=UTF-8", .eventStream),
+        ("text/event", .other), ("text/plain", .other), ("", .other), ("application/jsonx", .json),
+    ])
+    func contentTypeChoosesTheReaderInAnyCase(_ type: String, _ kind: UsageObserver.Kind) {
+        #expect(UsageObserver(contentType: type).kind == kind)
+    }
+
     @Test func jsonMessageUsage() {
         var observer = UsageObserver(contentType: "application/json")
         observer.observe(Array(MockClaudeAPI.messageJSON.utf8))

@@ -93,36 +93,48 @@ public struct UsageObserver: Sendable {
 
     /// The line starting here begins with `event:`, or with as much of it as there is.
     private static func mayStartEvent(_ pointer: UnsafeRawPointer, _ available: Int) -> Bool {
+        // Most lines are `data:` or empty: the first byte settles them without a call to memcmp.
+        guard available > 0, pointer.load(as: UInt8.self) == UInt8(ascii: "e") else { return available == 0 }
         let prefix: StaticString = "event:"
         let compared = min(available, prefix.utf8CodeUnitCount)
         return memcmp(pointer, prefix.utf8Start, compared) == 0
     }
 
-    private static let eventPrefix = Array("event:".utf8)
-    private static let dataPrefix = Array("data:".utf8)
-    private static let messageStart = Array("message_start".utf8)
-    private static let messageDelta = Array("message_delta".utf8)
-
     /// The SSE events that carry usage; every other event's data lines are skipped.
     enum Event { case other, messageStart, messageDelta }
 
+    /// One line, compared as raw bytes: a `String` per event line (and Foundation's trimming) cost a third of the
+    /// relay's CPU on a 55-event stream, and generic slice comparisons most of what was left.
     private mutating func line(_ raw: UnsafeRawBufferPointer) {
-        var text = raw[...]
-        if text.last == UInt8(ascii: "\r") { text = text.dropLast() }
-        if text.isEmpty {
+        guard let base = raw.baseAddress, raw.count > 0 else {
             currentEvent = .other
-        } else if text.starts(with: Self.eventPrefix) {
-            // Compared as bytes: a String per event line (and Foundation's trimming) cost a third of the relay's
-            // CPU on a 55-event stream.
-            var name = text.dropFirst(Self.eventPrefix.count)
-            while name.first == UInt8(ascii: " ") || name.first == UInt8(ascii: "\t") { name = name.dropFirst() }
-            while name.last == UInt8(ascii: " ") || name.last == UInt8(ascii: "\t") { name = name.dropLast() }
-            currentEvent =
-                name.elementsEqual(Self.messageStart)
-                ? .messageStart : name.elementsEqual(Self.messageDelta) ? .messageDelta : .other
-        } else if currentEvent != .other, text.starts(with: Self.dataPrefix) {
-            dataLine(text.dropFirst(5))
+            return
         }
+        var count = raw.count
+        if raw[count - 1] == UInt8(ascii: "\r") { count -= 1 }
+        if count == 0 {
+            currentEvent = .other
+        } else if Self.starts(base, count, with: "event:") {
+            var start = 6
+            var end = count
+            while start < end, raw[start] == UInt8(ascii: " ") || raw[start] == UInt8(ascii: "\t") { start += 1 }
+            while end > start, raw[end - 1] == UInt8(ascii: " ") || raw[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+            let name = base + start
+            let length = end - start
+            currentEvent =
+                Self.equals(name, length, "message_start")
+                ? .messageStart : Self.equals(name, length, "message_delta") ? .messageDelta : .other
+        } else if currentEvent != .other, Self.starts(base, count, with: "data:") {
+            dataLine(UnsafeRawBufferPointer(start: base + 5, count: count - 5))
+        }
+    }
+
+    private static func starts(_ bytes: UnsafeRawPointer, _ count: Int, with prefix: StaticString) -> Bool {
+        count >= prefix.utf8CodeUnitCount && memcmp(bytes, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+    }
+
+    private static func equals(_ bytes: UnsafeRawPointer, _ count: Int, _ text: StaticString) -> Bool {
+        count == text.utf8CodeUnitCount && memcmp(bytes, text.utf8Start, count) == 0
     }
 
     /// The body is complete: the usage it reported (requests = 1 plus whatever token counts were found).
@@ -135,8 +147,8 @@ public struct UsageObserver: Sendable {
         return usage
     }
 
-    private mutating func dataLine(_ json: Slice<UnsafeRawBufferPointer>) {
-        let counts = UsageScan.lastUsage(in: UnsafeRawBufferPointer(rebasing: json))
+    private mutating func dataLine(_ json: UnsafeRawBufferPointer) {
+        let counts = UsageScan.lastUsage(in: json)
         if currentEvent == .messageStart {
             apply(counts, output: false)
         } else if currentEvent == .messageDelta, let output = counts.output {

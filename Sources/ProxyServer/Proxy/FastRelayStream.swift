@@ -199,7 +199,6 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             return
         }
         guard case .streaming = phase else { return }
-        lastActivity = .now()
         bytes.withUnsafeReadableBytes { observer.observe($0) }
         let count = bytes.readableBytes
         let open = client.write(bytes, endStream: false)

@@ -20,11 +20,11 @@ struct RelayRecord: Sendable {
     var logsRequestID = false
 
     func finish(status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil) {
-        let now = ContinuousClock.now
         metrics?.requestFinished(
             status: status, account: account?.rawValue ?? "none", model: model, usage: usage, client: client)
         // The line's metadata is built only when it is written (most of a relayed request's bookkeeping otherwise).
         guard logger.logLevel <= .info else { return }
+        let now = ContinuousClock.now
         var metadata: Logger.Metadata = [
             "method": "\(method)", "path": "\(path)", "status": "\(status)", "client_key": "\(client)",
             "account": "\(account?.rawValue ?? "-")", "model": "\(model)",
