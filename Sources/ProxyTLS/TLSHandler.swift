@@ -169,15 +169,21 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// per socket read, however many records it held.
     private func readPlaintext(context: ChannelHandlerContext, hint: Int) {
         let capacity = min(max(hint, 1024), Self.maxPlaintextRead)
-        var plaintext = spare ?? context.channel.allocator.buffer(capacity: capacity)
+        var plaintext: ByteBuffer
+        if let spare, spare.capacity >= capacity {
+            plaintext = spare
+        } else {
+            plaintext = context.channel.allocator.buffer(capacity: capacity)
+        }
         spare = nil
         while true {
-            if plaintext.writableBytes < Self.minimumRecordRoom, plaintext.readableBytes > 0 {
+            // SSL_read copies a record piecewise: a new buffer only once this one is full.
+            if plaintext.writableBytes == 0 {
                 context.fireChannelRead(wrapInboundOut(plaintext))
                 plaintext = context.channel.allocator.buffer(capacity: capacity)
             }
             var result = TLSSession.ReadResult.wantRead
-            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.minimumRecordRoom) { buffer in
+            plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { buffer in
                 result = session.readPlaintext(into: buffer)
                 if case .bytes(let count) = result { return count }
                 return 0
@@ -208,8 +214,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// One socket read's plaintext in one buffer up to this size (NIO's reads adapt up to 64 KiB by default).
     private static let maxPlaintextRead = 256 * 1024
-    /// Room left for a read: below it, what is there goes up and a new buffer takes the next records.
-    private static let minimumRecordRoom = 1024
 
     private func peerClosed(context: ChannelHandlerContext) {
         peerSentCloseNotify = true

@@ -55,7 +55,7 @@ enum FastRequestID {
     private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
 
     static func next() -> String {
-        let low = counter.add(1, ordering: .relaxed).oldValue
+        let low = counter.wrappingAdd(1, ordering: .relaxed).oldValue
         return String(unsafeUninitializedCapacity: 32) { bytes in
             let digits: StaticString = "0123456789abcdef"
             func put(_ value: UInt64, at offset: Int) {
