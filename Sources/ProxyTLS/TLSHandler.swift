@@ -189,9 +189,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return 0
             }
             switch result {
-            case .bytes:
+            case .bytes where session.hasBufferedInput:
                 continue
-            case .wantRead:
+            case .bytes, .wantRead:
+                // After a record, nothing left in OpenSSL's input means the next SSL_read could only say "want
+                // read": it is not called (one call into OpenSSL per record, not one more per socket read).
                 if plaintext.readableBytes > 0 {
                     context.fireChannelRead(wrapInboundOut(plaintext))
                 } else {

@@ -92,6 +92,9 @@ public final class TLSSession {
         precondition(written == Int32(bytes.count), "memory BIO write failed")
     }
 
+    /// Input not read yet: ciphertext in the inbound BIO, or record bytes OpenSSL holds (decrypted or not).
+    public var hasBufferedInput: Bool { cp_BIO_pending(inbound) > 0 || SSL_has_pending(ssl) == 1 }
+
     /// Ciphertext waiting to be sent to the peer.
     public var pendingCiphertext: Int { cp_BIO_pending(outbound) }
 
