@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#else
+    import Darwin
+#endif
+
 /// Header names and values as `String`s, with the long ones (over 15 bytes: shorter strings are stored inline
 /// and cost nothing) that most requests and responses carry taken from a table of constants instead of
 /// allocated for every header block: the Anthropic API's and its SDKs' own fields and the usual content types.
@@ -35,7 +41,9 @@ public enum FieldText {
     }
 
     private static func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeRawBufferPointer) -> Bool {
-        a.count == b.count && a.elementsEqual(b)
+        guard a.count == b.count else { return false }
+        guard let left = a.baseAddress, let right = b.baseAddress else { return a.count == 0 }
+        return memcmp(left, right, a.count) == 0
     }
 
     static let table: [String] = [

@@ -37,7 +37,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var upstreamRequestID = ""
     private var observer = UsageObserver(contentType: nil)
     private var isEventStream = false
-    private var sentAt = ContinuousClock.now
+    private var sentAt: ContinuousClock.Instant
     private var firstByte: ContinuousClock.Instant?
     /// Response bytes passed to the client but not yet given back upstream: the client's queue is full.
     private var heldBack = 0
@@ -48,7 +48,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private(set) var deadline = NIODeadline.distantFuture
     var deadlineSlot: Int?
     private var deadlines: RelayDeadlines?
-    private var lastActivity = NIODeadline.now()
+    /// Set when the response head arrives (before that the head's own deadline applies), then by body bytes.
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
 
     init(
         client: any FastRelayClient, fields: [H2Field], method: String, path: String, client clientKey: String,
@@ -62,9 +63,11 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         let requestID = FastRequestID.next()
         self.requestID = requestID
         // Logged without the query (it may carry something private), as the async relay does.
+        let started = ContinuousClock.now
+        sentAt = started
         let logged = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(path[..<$0]) } ?? path
         record = RelayRecord(
-            requestID: requestID, method: method, path: logged, started: .now, logger: logger,
+            requestID: requestID, method: method, path: logged, started: started, logger: logger,
             metrics: shared.relay.metrics)
         record.client = clientKey
         record.logsRequestID = true
@@ -151,6 +154,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             let answer = ProxyRelay.BufferedAnswer(
                 status: status, headers: headers, body: ByteBuffer(), account: account)
             phase = .collectingAnswer(answer, next: next)
+            lastActivity = .now()
             return
         }
         var response = head
