@@ -35,8 +35,11 @@ final class SlowSocket: ChannelOutboundHandler {
 }
 
 @Suite struct TLSHandlerTests {
-    /// A server `TLSHandler` on an EmbeddedChannel behind a `SlowSocket`, handshaken with a client session.
-    func connectedChannel() throws -> (EmbeddedChannel, SlowSocket, TLSSession) {
+    /// A server `TLSHandler` on an EmbeddedChannel behind a `SlowSocket`, handshaken with a client session;
+    /// `above` (if any) sits behind the handler.
+    func connectedChannel(above: (any ChannelHandler)? = nil, halfClosure: Bool = false) throws -> (
+        EmbeddedChannel, SlowSocket, TLSSession
+    ) {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         let socket = SlowSocket()
@@ -44,6 +47,8 @@ final class SlowSocket: ChannelOutboundHandler {
         try channel.pipeline.syncOperations.addHandler(socket)
         try channel.pipeline.syncOperations.addHandler(
             TLSHandler(session: certificates.serverContext().makeServerSession()))
+        if let above { try channel.pipeline.syncOperations.addHandler(above) }
+        if halfClosure { try channel.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true) }
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
         for _ in 0..<10 where client.handshake() != .complete {

@@ -33,28 +33,9 @@ final class ReadRecorder: ChannelInboundHandler {
 
 @Suite struct TLSReadBatchingTests {
     func connected(halfClosure: Bool = false) throws -> (EmbeddedChannel, SlowSocket, TLSSession, ReadRecorder) {
-        let certificates = try TestCertificates()
-        defer { certificates.remove() }
-        let socket = SlowSocket()
         let recorder = ReadRecorder()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(socket)
-        try channel.pipeline.syncOperations.addHandler(
-            TLSHandler(session: certificates.serverContext().makeServerSession()))
-        try channel.pipeline.syncOperations.addHandler(recorder)
-        if halfClosure { try channel.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true) }
-        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
-        let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
-        for _ in 0..<10 where client.handshake() != .complete {
-            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
-            socket.release()
-            socket.delivered.withUnsafeBytes { client.receiveCiphertext($0) }
-            socket.delivered = []
-        }
-        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
-        socket.release()
-        socket.delivered.withUnsafeBytes { client.receiveCiphertext($0) }
-        socket.delivered = []
+        let (channel, socket, client) = try TLSHandlerTests().connectedChannel(
+            above: recorder, halfClosure: halfClosure)
         return (channel, socket, client, recorder)
     }
 
