@@ -62,9 +62,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         self.shared = shared
         let requestID = FastRequestID.next()
         self.requestID = requestID
-        // Logged without the query (it may carry something private), as the async relay does.
         let started = ContinuousClock.now
         sentAt = started
+        // Logged without the query (it may carry something private), as the async relay does.
         let logged = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(path[..<$0]) } ?? path
         record = RelayRecord(
             requestID: requestID, method: method, path: logged, started: started, logger: logger,
@@ -176,7 +176,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         response.append(H2Field("x-request-id", requestID))
         if !hasDate { response.append(H2Field("date", HTTPDate.now())) }
         observer = UsageObserver(contentType: contentType)
-        isEventStream = contentType?.hasPrefix("text/event-stream") ?? false
+        isEventStream = observer.kind == .eventStream
         phase = .streaming
         streamed = true
         lastActivity = .now()
