@@ -28,5 +28,5 @@ done
 sleep 6  # readiness check, direct's turn done, warm-up
 perf stat -x, -e probe_libc:malloc -e probe_libnghttp2:nghttp2_submit_request -p "$pid" -- sleep \
     "${SECONDS_COUNTED:-3}" 2>&1 |
-    awk -F, -v s="$scenario" '{v[NR]=$1} END {if (v[2] > 0) printf "%s: %.1f mallocs per request (%d requests)\n", s, v[1]/v[2], v[2]}'
+    awk -F, -v s="$scenario" '{v[NR]=$1} END {if (v[2] > 0) printf "%s: %.1f mallocs per request (%d requests)\n", s, v[1]/v[2], v[2]; else printf "%s: no requests while counting (the harness was still waiting for a quiet machine?): run again\n", s}'
 wait "$harness"

@@ -38,6 +38,11 @@ public final class H2Session {
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
     private var outgoing: [Int32: OutgoingBody] = [:]
     private let allocator = ByteBufferAllocator()
+    /// Inside `receive`: how many bytes it was given (0 outside). DATA received meanwhile goes to `received`, and
+    /// `dataSlices` says which event gets which part of it.
+    private var receiving = 0
+    private var received = ByteBuffer()
+    private var dataSlices: [(event: Int, offset: Int, length: Int)] = []
     /// The peer sent GOAWAY: no new streams may be opened on this connection.
     public private(set) var peerWentAway = false
     /// RST_STREAM frames received so far (the server shell rate-limits them: CVE-2023-44487).
@@ -111,7 +116,10 @@ public final class H2Session {
     /// An error means the connection is finished (nghttp2 has queued a GOAWAY where appropriate).
     public func receive(_ bytes: UnsafeRawBufferPointer) -> H2Error? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
+        receiving = bytes.count
         let consumed = nghttp2_session_mem_recv(handle, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+        receiving = 0
+        if !dataSlices.isEmpty { sliceReceivedData() }
         if consumed < 0 {
             let code = Int32(consumed)
             return H2Error(code: code, operation: "HTTP/2 receive", detail: Self.errorText(code))
@@ -284,10 +292,36 @@ public final class H2Session {
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
 
+    /// Body bytes are gathered into one buffer per `receive` call (the DATA of all its frames fits in the bytes
+    /// received), and each event gets its slice once nghttp2 is done: one allocation per socket read instead of one
+    /// per DATA frame. (Slicing as they come would not do: writing to a buffer that slices share copies it.)
+    /// A slice keeps its whole buffer alive (a body held back for a slow reader, say), so the shared buffer is kept
+    /// small: at most this much, and larger chunks get their own.
+    static let sharedDataLimit = 16 * 1024
+
     func dataChunk(streamID: Int32, bytes: UnsafeBufferPointer<UInt8>) {
-        var buffer = allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        events.append(.data(streamID: streamID, bytes: buffer))
+        if receiving > 0, dataSlices.isEmpty {
+            received = allocator.buffer(capacity: min(receiving, Self.sharedDataLimit))
+        }
+        guard receiving > 0, received.writableBytes >= bytes.count else {
+            events.append(.data(streamID: streamID, bytes: allocator.buffer(bytes: bytes)))
+            return
+        }
+        let offset = received.writerIndex
+        received.writeBytes(bytes)
+        dataSlices.append((event: events.count, offset: offset, length: bytes.count))
+        events.append(.data(streamID: streamID, bytes: ByteBuffer()))
+    }
+
+    private func sliceReceivedData() {
+        for slice in dataSlices {
+            guard case .data(let streamID, _) = events[slice.event],
+                let bytes = received.getSlice(at: slice.offset, length: slice.length)
+            else { continue }
+            events[slice.event] = .data(streamID: streamID, bytes: bytes)
+        }
+        dataSlices.removeAll(keepingCapacity: true)
+        received = ByteBuffer()
     }
 
     func resetReceived(streamID: Int32, errorCode: UInt32) {

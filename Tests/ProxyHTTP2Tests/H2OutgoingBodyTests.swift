@@ -39,6 +39,38 @@ import Testing
         }
     }
 
+    /// The DATA of many frames read at once shares one buffer, each event its own slice: every stream's bytes come
+    /// out whole and in order, chunks over the shared buffer's size included, and stay intact after later reads.
+    @Test func dataReadAtOnceArrivesWholePerStreamAndStaysIntact() throws {
+        let pair = try H2Pair()
+        pair.pump()
+        // Small bodies (each stream's chunks go out as one frame: many frames, one read) and one over the limit.
+        var sent: [Int32: [UInt8]] = [:]
+        for index in 0..<5 {
+            let sizes = index == 4 ? [H2Session.sharedDataLimit + 4000] : [10, 500, 3, 700 + index]
+            let id = try pair.client.submitRequest(H2SessionTests.post, endStream: false)
+            var body: [UInt8] = []
+            for (part, size) in sizes.enumerated() {
+                let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ part &+ index * 31) }
+                body += bytes
+                pair.client.sendBody(streamID: id, ByteBuffer(bytes: bytes), endStream: part == sizes.count - 1)
+            }
+            sent[id] = body
+        }
+        pair.pump()
+        let first = pair.serverEvents
+        // A later read must not touch what the first one handed out.
+        let later = try pair.client.submitRequest(H2SessionTests.post, endStream: false)
+        pair.client.sendBody(streamID: later, ByteBuffer(repeating: 0xEE, count: 9000), endStream: true)
+        pair.pump()
+        for (id, body) in sent {
+            let arrived = H2Pair.body(of: first, stream: id) == body  // outside #expect: it would print the bodies
+            #expect(arrived, "stream \(id)")
+        }
+        let laterArrived = H2Pair.body(of: pair.serverEvents, stream: later) == [UInt8](repeating: 0xEE, count: 9000)
+        #expect(laterArrived)
+    }
+
     @Test func emptyEndAfterDeferralEndsTheStream() throws {
         let pair = try H2Pair()
         let id = try pair.client.submitRequest(H2SessionTests.post, endStream: false)
