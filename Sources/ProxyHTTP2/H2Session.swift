@@ -38,6 +38,8 @@ public final class H2Session {
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
     private var outgoing: [Int32: OutgoingBody] = [:]
     private let allocator = ByteBufferAllocator()
+    /// nghttp2's own allocations; released after the session (stored properties outlive `deinit`'s body).
+    private let memoryPool = H2MemoryPool()
     /// Inside `receive`: how many bytes it was given (0 outside). DATA received meanwhile goes to `received`, and
     /// `dataSlices` says which event gets which part of it.
     private var receiving = 0
@@ -71,10 +73,11 @@ public final class H2Session {
 
         let userData = Unmanaged.passUnretained(self).toOpaque()
         var session: OpaquePointer?
+        var memory = memoryPool.nghttp2Memory()
         let created =
             role == .client
-            ? nghttp2_session_client_new2(&session, callbacks, userData, option)
-            : nghttp2_session_server_new2(&session, callbacks, userData, option)
+            ? nghttp2_session_client_new3(&session, callbacks, userData, option, &memory)
+            : nghttp2_session_server_new3(&session, callbacks, userData, option, &memory)
         guard created == 0, let session else { throw H2Error(code: created, operation: "nghttp2_session_new") }
         handle = session
 
