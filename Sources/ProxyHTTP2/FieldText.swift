@@ -16,16 +16,18 @@ public enum FieldText {
             return known(bytes) ?? String(decoding: bytes, as: UTF8.self)
         }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { lowered in
-            for (offset, byte) in bytes.enumerated() { lowered[offset] = (65...90).contains(byte) ? byte | 0x20 : byte }
+            for (offset, byte) in bytes.enumerated() { lowered[offset] = asciiLower(byte) }
             let text = UnsafeRawBufferPointer(lowered)
             return known(text) ?? String(decoding: text, as: UTF8.self)
         }
     }
 
+    private static func asciiLower(_ byte: UInt8) -> UInt8 { (65...90).contains(byte) ? byte | 0x20 : byte }
+
     private static func make(_ bytes: UnsafeRawBufferPointer, lowercasing: Bool) -> String {
         guard lowercasing else { return String(decoding: bytes, as: UTF8.self) }
         return String(unsafeUninitializedCapacity: bytes.count) { out in
-            for (offset, byte) in bytes.enumerated() { out[offset] = (65...90).contains(byte) ? byte | 0x20 : byte }
+            for (offset, byte) in bytes.enumerated() { out[offset] = asciiLower(byte) }
             return bytes.count
         }
     }

@@ -295,13 +295,13 @@ public final class H2Session {
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
 
-    /// Body bytes are gathered into one buffer per `receive` call (the DATA of all its frames fits in the bytes
-    /// received), and each event gets its slice once nghttp2 is done: one allocation per socket read instead of one
-    /// per DATA frame. (Slicing as they come would not do: writing to a buffer that slices share copies it.)
     /// A slice keeps its whole buffer alive (a body held back for a slow reader, say), so the shared buffer is kept
     /// small: at most this much, and larger chunks get their own.
     static let sharedDataLimit = 16 * 1024
 
+    /// Body bytes are gathered into one buffer per `receive` call (the DATA of all its frames fits in the bytes
+    /// received), and each event gets its slice once nghttp2 is done: one allocation per socket read instead of one
+    /// per DATA frame. (Slicing as they come would not do: writing to a buffer that slices share copies it.)
     func dataChunk(streamID: Int32, bytes: UnsafeBufferPointer<UInt8>) {
         if receiving > 0, dataSlices.isEmpty {
             received = allocator.buffer(capacity: min(receiving, Self.sharedDataLimit))

@@ -133,7 +133,7 @@ public struct UsageObserver: Sendable {
         count >= prefix.utf8CodeUnitCount && memcmp(bytes, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
     }
 
-    private static func equals(_ bytes: UnsafeRawPointer, _ count: Int, _ text: StaticString) -> Bool {
+    fileprivate static func equals(_ bytes: UnsafeRawPointer, _ count: Int, _ text: StaticString) -> Bool {
         count == text.utf8CodeUnitCount && memcmp(bytes, text.utf8Start, count) == 0
     }
 
@@ -261,21 +261,18 @@ enum UsageScan {
 
     /// Compared as bytes: a `String` per key allocates for the longer names.
     private static func assign(_ value: Int, key: UnsafeRawBufferPointer, to counts: inout Counts) {
-        if key.elementsEqual(inputTokens) {
+        guard let name = key.baseAddress else { return }
+        func named(_ text: StaticString) -> Bool { UsageObserver.equals(name, key.count, text) }
+        if named("input_tokens") {
             counts.input = value
-        } else if key.elementsEqual(outputTokens) {
+        } else if named("output_tokens") {
             counts.output = value
-        } else if key.elementsEqual(cacheCreationTokens) {
+        } else if named("cache_creation_input_tokens") {
             counts.cacheCreation = value
-        } else if key.elementsEqual(cacheReadTokens) {
+        } else if named("cache_read_input_tokens") {
             counts.cacheRead = value
         }
     }
-
-    private static let inputTokens = Array("input_tokens".utf8)
-    private static let outputTokens = Array("output_tokens".utf8)
-    private static let cacheCreationTokens = Array("cache_creation_input_tokens".utf8)
-    private static let cacheReadTokens = Array("cache_read_input_tokens".utf8)
 }
 
 extension Usage {
