@@ -105,7 +105,11 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         self.onEvent = onEvent
     }
 
+    /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
+    private var allocator = ByteBufferAllocator()
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         self.context = context
         if context.channel.isActive { flushOutput() }
     }
@@ -307,7 +311,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
     private func flushOutput() {
         guard let context, context.channel.isActive, context.channel.isWritable else { return }
-        var output = context.channel.allocator.buffer(capacity: 0)
+        var output = allocator.buffer(capacity: 0)
         if session.takeOutput(into: &output) != nil { context.close(promise: nil) }
         if output.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(output), promise: nil) }
         // Sending can close streams (our RST after a cancel, END_STREAM after the server's): seen now, not at

@@ -78,7 +78,11 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         self.resetTokens = Double(configuration.resetBurst)
     }
 
+    /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
+    private var allocator = ByteBufferAllocator()
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         self.context = context
         flushOutput()  // our SETTINGS
         armIdleTimer()
@@ -394,7 +398,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     private func flushOutput() {
         guard let context, context.channel.isWritable else { return }
-        var output = context.channel.allocator.buffer(capacity: 0)
+        var output = allocator.buffer(capacity: 0)
         if session.takeOutput(into: &output) != nil {
             closeAfterFlush()
         }
@@ -413,7 +417,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     private func closeAfterFlush() {
         guard let context else { return }
-        var output = context.channel.allocator.buffer(capacity: 0)
+        var output = allocator.buffer(capacity: 0)
         _ = session.takeOutput(into: &output)
         context.writeAndFlush(wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)

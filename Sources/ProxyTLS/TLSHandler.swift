@@ -67,7 +67,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Lifecycle
 
+    /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
+    private var allocator = ByteBufferAllocator()
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         if context.channel.isActive { start(context: context) }
     }
 
@@ -173,14 +177,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let spare, spare.capacity >= capacity {
             plaintext = spare
         } else {
-            plaintext = context.channel.allocator.buffer(capacity: capacity)
+            plaintext = allocator.buffer(capacity: capacity)
         }
         spare = nil
         while true {
             // SSL_read copies a record piecewise: a new buffer only once this one is full.
             if plaintext.writableBytes == 0 {
                 context.fireChannelRead(wrapInboundOut(plaintext))
-                plaintext = context.channel.allocator.buffer(capacity: capacity)
+                plaintext = allocator.buffer(capacity: capacity)
             }
             var result = TLSSession.ReadResult.wantRead
             plaintext.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { buffer in
@@ -387,11 +391,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard pending > 0 else {
             // Keep promise order: an empty write completes after everything written before it.
             if let promise {
-                context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
+                context.write(wrapOutboundOut(allocator.buffer(capacity: 0)), promise: promise)
             }
             return
         }
-        var ciphertext = context.channel.allocator.buffer(capacity: pending)
+        var ciphertext = allocator.buffer(capacity: pending)
         ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { session.takeCiphertext(into: $0) }
         context.write(wrapOutboundOut(ciphertext), promise: promise)
     }
@@ -421,7 +425,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if error.kind == .notTLS {
             // Like nginx: a plain HTTP request on the TLS port gets a readable answer instead of a reset.
             state = .closing(nil)
-            var response = context.channel.allocator.buffer(capacity: 160)
+            var response = allocator.buffer(capacity: 160)
             response.writeString(Self.plainHTTPRefusal)
             context.writeAndFlush(wrapOutboundOut(response)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)

@@ -10,6 +10,7 @@ import Testing
     ])
     func contentTypeChoosesTheReaderInAnyCase(_ type: String, _ kind: UsageObserver.Kind) {
         #expect(UsageObserver(contentType: type).kind == kind)
+        #expect(UsageObserver.kind(ofContentType: type) == kind)
     }
 
     @Test func jsonMessageUsage() {

@@ -15,12 +15,16 @@ public struct UsageObserver: Sendable {
     public private(set) var usage = Usage()
 
     public init(contentType: String?, jsonLimit: Int = 1 << 20) {
-        let type = contentType ?? ""
-        kind =
-            Self.hasPrefix(type, lowercased: "text/event-stream")
-            ? .eventStream : Self.hasPrefix(type, lowercased: "application/json") ? .json : .other
+        kind = Self.kind(ofContentType: contentType)
         self.jsonLimit = jsonLimit
         usage.requests = 1
+    }
+
+    /// What a response with this `content-type` carries; media types are compared in any case (RFC 9110 §8.3.1).
+    public static func kind(ofContentType contentType: String?) -> Kind {
+        let type = contentType ?? ""
+        if hasPrefix(type, lowercased: "text/event-stream") { return .eventStream }
+        return hasPrefix(type, lowercased: "application/json") ? .json : .other
     }
 
     /// `prefix` (lower case) begins `text` in any case, compared without making a lower-cased copy of `text`.

@@ -19,10 +19,14 @@ public actor UsageRecorder: Service {
     private let ledger: ClientUsageLedger?
     private let interval: Duration
     private let logger: Logger
+    private struct State {
+        var pending = Pending()
+        /// Totals per client key label since the ledger was first written (small: one entry per configured key).
+        var clientTotals: [String: Usage]
+    }
+
     // Mutex, not actor state: `record` runs at the end of every response and must not need a hop or a task.
-    private let pending = Mutex(Pending())
-    /// Totals per client key label since the ledger was first written (small: one entry per configured key).
-    private let clientTotals: Mutex<[String: Usage]>
+    private let state: Mutex<State>
 
     public init(
         repository: any AccountRepository, ledger: ClientUsageLedger? = nil, interval: Duration = .seconds(5),
@@ -34,41 +38,42 @@ public actor UsageRecorder: Service {
         // An unreadable ledger is left as it is (and not written over) until an operator looks at it.
         let loaded = ledger?.load(logger: logger)
         self.ledger = loaded == nil ? nil : ledger
-        self.clientTotals = Mutex(loaded ?? [:])
+        self.state = Mutex(State(clientTotals: loaded ?? [:]))
     }
 
     /// Counts one response for `account` and, when known, the client key that sent it (its label).
     public nonisolated func record(
         _ usage: Usage, for account: AccountID, clientKey: String? = nil, at now: Date = Date()
     ) {
-        pending.withLock { pending in
-            var entry = pending.accounts[account] ?? (Usage(), now)
+        func add(to entry: inout AccountEntry) {
             entry.usage.add(usage)
             entry.lastUsed = now
-            pending.accounts[account] = entry
-            if clientKey != nil { pending.clientKeysChanged = true }
         }
-        if let clientKey {
-            clientTotals.withLock { totals in totals[clientKey, default: Usage()].add(usage) }
+        state.withLock { state in
+            // In place: one lookup each, nothing copied out and back.
+            add(to: &state.pending.accounts[account, default: (Usage(), now)])
+            guard let clientKey else { return }
+            state.pending.clientKeysChanged = true
+            state.clientTotals[clientKey, default: Usage()].add(usage)
         }
     }
 
     /// A cooldown (or its end) to keep across restarts.
     public nonisolated func record(rateLimit: RateLimitState, for account: AccountID) {
-        pending.withLock { $0.rateLimits[account] = rateLimit }
+        state.withLock { $0.pending.rateLimits[account] = rateLimit }
     }
 
     /// Usage counted since the last save, per account (the admin API adds it to the stored counters).
-    public nonisolated var pendingUsage: [AccountID: AccountEntry] { pending.withLock { $0.accounts } }
+    public nonisolated var pendingUsage: [AccountID: AccountEntry] { state.withLock { $0.pending.accounts } }
 
     /// Totals per client key label.
-    public nonisolated var clientKeyUsage: [String: Usage] { clientTotals.withLock { $0 } }
+    public nonisolated var clientKeyUsage: [String: Usage] { state.withLock { $0.clientTotals } }
 
     /// Writes what was collected since the last flush.
     public func flush() async {
-        let batch = pending.withLock { pending in
-            defer { pending = Pending() }
-            return pending
+        let batch = state.withLock { state in
+            defer { state.pending = Pending() }
+            return state.pending
         }
         for account in Set(batch.accounts.keys).union(batch.rateLimits.keys) {
             let used = batch.accounts[account]

@@ -56,7 +56,7 @@ struct AccountRoutes: Sendable {
         }
         api.get("stats") { _, _ -> Response in
             let accounts = try await administration.accounts()
-            let minutes = metrics?.recent.withLock { $0.lastHour() } ?? []
+            let minutes = metrics?.recentTraffic() ?? []
             return try JSONEncoder().encodeAsResponse(StatsJSON(accounts: accounts, minutes: minutes))
         }
     }

@@ -77,7 +77,11 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         }
     }
 
+    /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
+    private var allocator = ByteBufferAllocator()
+
     func handlerAdded(context: ChannelHandlerContext) {
+        allocator = context.channel.allocator
         self.context = context
         headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
         clock = try? context.pipeline.syncOperations.handler(type: HTTP1FastPath.self)
@@ -271,7 +275,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
-        var head = context.channel.allocator.buffer(capacity: 512)
+        var head = allocator.buffer(capacity: 512)
         guard
             let framing = HTTP1ResponseWriter.head(fields, endStream: endStream, close: closeAfterExchange, into: &head)
         else { throw ChannelError.inappropriateOperationForState }
@@ -289,7 +293,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         if case .length = framing {
             if bytes.readableBytes > 0 { context.write(wrapOutboundOut(bytes), promise: nil) }
         } else {
-            var framed = context.channel.allocator.buffer(capacity: bytes.readableBytes + 16)
+            var framed = allocator.buffer(capacity: bytes.readableBytes + 16)
             HTTP1ResponseWriter.body(bytes, framing: framing, last: endStream, into: &framed)
             if framed.readableBytes > 0 { context.write(wrapOutboundOut(framed), promise: nil) }
         }

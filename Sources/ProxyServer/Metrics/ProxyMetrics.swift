@@ -1,3 +1,4 @@
+import Foundation
 import Prometheus
 import ProxyCore
 import ProxyUpstream
@@ -7,8 +8,9 @@ import Synchronization
 /// are made once per label set and kept, so a request pays a dictionary lookup under a lock, not a registration.
 public final class ProxyMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let requests = Mutex<[RequestKey: Counter]>([:])
-    private let tokens = Mutex<[TokenKey: TokenCounters]>([:])
+    /// What a finished request updates, under one lock: its `requests_total` and `tokens_total` series and the
+    /// dashboard's recent traffic.
+    private let perRequest = Mutex(PerRequest())
     private let authFailures: [String: Counter]
     private let refreshes: [RefreshResult: Counter]
     private let upstreamLatency: DurationHistogram
@@ -18,8 +20,6 @@ public final class ProxyMetrics: Sendable {
     private let poolQueued: Gauge
     /// Read at scrape time for the pool gauges.
     private let pools = Mutex<UpstreamPools?>(nil)
-    /// Recent requests for the dashboard's summary: one slot per minute of the last hour.
-    let recent = Mutex(RecentTraffic())
 
     struct RequestKey: Hashable {
         var status: Int
@@ -38,6 +38,13 @@ public final class ProxyMetrics: Sendable {
         let output: Counter
         let cacheCreation: Counter
         let cacheRead: Counter
+    }
+
+    struct PerRequest {
+        var requests: [RequestKey: Counter] = [:]
+        var tokens: [TokenKey: TokenCounters] = [:]
+        /// Recent requests for the dashboard's summary: one slot per minute of the last hour.
+        var recent = RecentTraffic()
     }
 
     static let latencyBuckets: [Duration] = [
@@ -98,46 +105,30 @@ public final class ProxyMetrics: Sendable {
     }
 
     /// One finished `/v1` request: its final status, the account that served it ("none" if none did) and model.
-    func requestFinished(status: Int, account: String, model: String, usage: Usage, client: String) {
-        let key = RequestKey(status: status, account: account, model: model)
-        let counter = requests.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = registry.makeCounter(
-                descriptor: Self.descriptor(
-                    "requests_total", "Relayed /v1 requests by final status, account and model"),
-                labels: [("status", "\(status)"), ("account", account), ("model", model)])
-            counters[key] = counter
-            return counter
+    func requestFinished(
+        status: Int, account: String, model: String, usage: Usage, client: String, at now: Date = Date()
+    ) {
+        let registry = registry
+        let (counter, tokenCounters) = perRequest.withLock { state -> (Counter, TokenCounters?) in
+            state.recent.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage, at: now)
+            let counter = state.requestCounter(status: status, account: account, model: model, registry: registry)
+            guard usage != Usage() else { return (counter, nil) }
+            return (counter, state.tokenCounters(account: account, client: client, registry: registry))
         }
         counter.increment()
-        recent.withLock { $0.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage) }
-        guard usage != Usage() else { return }
-        let counters = tokenCounters(account: account, client: client)
+        guard let tokenCounters else { return }
         func add(_ value: Int, to counter: Counter) {
             if value > 0 { counter.increment(by: Int64(value)) }
         }
-        add(usage.inputTokens, to: counters.input)
-        add(usage.outputTokens, to: counters.output)
-        add(usage.cacheCreationInputTokens, to: counters.cacheCreation)
-        add(usage.cacheReadInputTokens, to: counters.cacheRead)
+        add(usage.inputTokens, to: tokenCounters.input)
+        add(usage.outputTokens, to: tokenCounters.output)
+        add(usage.cacheCreationInputTokens, to: tokenCounters.cacheCreation)
+        add(usage.cacheReadInputTokens, to: tokenCounters.cacheRead)
     }
 
-    private func tokenCounters(account: String, client: String) -> TokenCounters {
-        let key = TokenKey(account: account, client: client)
-        return tokens.withLock { counters in
-            if let existing = counters[key] { return existing }
-            func counter(_ kind: String) -> Counter {
-                registry.makeCounter(
-                    descriptor: Self.descriptor(
-                        "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
-                    labels: [("account", account), ("client_key", client), ("type", kind)])
-            }
-            let made = TokenCounters(
-                input: counter("input"), output: counter("output"), cacheCreation: counter("cache_creation"),
-                cacheRead: counter("cache_read"))
-            counters[key] = made
-            return made
-        }
+    /// The dashboard's per-minute traffic of the last hour.
+    func recentTraffic() -> [RecentTraffic.Minute] {
+        perRequest.withLock { $0.recent.lastHour() }
     }
 
     /// The text exposition, with the pool gauges read now.
@@ -148,5 +139,39 @@ public final class ProxyMetrics: Sendable {
             poolQueued.set(Int64(pools.queuedRequestCount))
         }
         return registry.emitToBuffer()
+    }
+}
+
+extension ProxyMetrics.PerRequest {
+    /// Labelled series are made on first use and kept: later requests pay one dictionary lookup.
+    mutating func requestCounter(
+        status: Int, account: String, model: String, registry: PrometheusCollectorRegistry
+    ) -> Counter {
+        let key = ProxyMetrics.RequestKey(status: status, account: account, model: model)
+        if let counter = requests[key] { return counter }
+        let counter = registry.makeCounter(
+            descriptor: ProxyMetrics.descriptor(
+                "requests_total", "Relayed /v1 requests by final status, account and model"),
+            labels: [("status", "\(status)"), ("account", account), ("model", model)])
+        requests[key] = counter
+        return counter
+    }
+
+    mutating func tokenCounters(
+        account: String, client: String, registry: PrometheusCollectorRegistry
+    ) -> ProxyMetrics.TokenCounters {
+        let key = ProxyMetrics.TokenKey(account: account, client: client)
+        if let existing = tokens[key] { return existing }
+        func counter(_ kind: String) -> Counter {
+            registry.makeCounter(
+                descriptor: ProxyMetrics.descriptor(
+                    "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
+                labels: [("account", account), ("client_key", client), ("type", kind)])
+        }
+        let made = ProxyMetrics.TokenCounters(
+            input: counter("input"), output: counter("output"), cacheCreation: counter("cache_creation"),
+            cacheRead: counter("cache_read"))
+        tokens[key] = made
+        return made
     }
 }

@@ -299,8 +299,11 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         deadlines?.release(self)
         let counted = observer.finish()
         // Counted as the async relay counts: responses that were relayed.
-        if let account, streamed { shared.relay.usage?.record(counted, for: account, clientKey: record.client) }
-        record.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
+        let date = Date()  // one wall-clock read for the usage counters and the metrics
+        if let account, streamed {
+            shared.relay.usage?.record(counted, for: account, clientKey: record.client, at: date)
+        }
+        record.finish(status: status, usage: counted, firstByte: firstByte, error: failure, at: date)
     }
 
     // MARK: - Timeouts

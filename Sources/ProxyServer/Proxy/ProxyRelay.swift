@@ -329,7 +329,7 @@ public struct ProxyRelay: Sendable {
         record.account = account
         let headers = Self.clientHeaders(upstreamHeaders ?? Self.headerFields(of: exchange), account: account)
         let body = exchange.body(idleTimeout: bodyIdleTimeout)
-        let isEventStream = headers[.contentType]?.hasPrefix("text/event-stream") ?? false
+        let isEventStream = UsageObserver.kind(ofContentType: headers[.contentType]) == .eventStream
         let requestID = headers[HTTPField.Name("request-id")!] ?? ""
         let recorder = usage
         let metrics = metrics

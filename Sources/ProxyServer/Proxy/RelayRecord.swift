@@ -19,9 +19,13 @@ struct RelayRecord: Sendable {
     /// The fast path's logger carries no request id of its own: the line then names it (and says `relay=fast`).
     var logsRequestID = false
 
-    func finish(status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil) {
+    func finish(
+        status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil,
+        at date: Date = Date()
+    ) {
         metrics?.requestFinished(
-            status: status, account: account?.rawValue ?? "none", model: model, usage: usage, client: client)
+            status: status, account: account?.rawValue ?? "none", model: model, usage: usage, client: client,
+            at: date)
         // The line's metadata is built only when it is written (most of a relayed request's bookkeeping otherwise).
         guard logger.logLevel <= .info else { return }
         let now = ContinuousClock.now
