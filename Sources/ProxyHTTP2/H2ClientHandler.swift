@@ -87,7 +87,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     private let session: H2Session
     private let configuration: Configuration
     private let onEvent: @Sendable (ConnectionEvent) -> Void
-    private var streams: [Int32: StreamState] = [:]
+    private var streams = H2StreamTable<StreamState>()
     private var context: ChannelHandlerContext?
     private var isClosed = false
     /// Frames from several streams opened, written or consumed in one event-loop tick go out in one write.
@@ -161,7 +161,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { continue }
                 // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
-                if let status = fields[field: ":status"], status.hasPrefix("1") { continue }
+                if let status = fields[field: ":status"], status.utf8.first == UInt8(ascii: "1") { continue }
                 stream.receivedHead(fields)
                 if endStream { stream.ended() }
             case .data(let id, let bytes):

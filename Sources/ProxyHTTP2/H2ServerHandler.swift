@@ -50,7 +50,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private let session: H2Session
     private let configuration: Configuration
     private let newStreams: AsyncStream<H2ServerStream>.Continuation
-    private var streams: [Int32: StreamState] = [:]
+    private var streams = H2StreamTable<StreamState>()
     private var context: ChannelHandlerContext?
     private var resetTokens: Double
     private var lastRefill = NIODeadline.now()

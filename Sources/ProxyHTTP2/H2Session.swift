@@ -36,7 +36,7 @@ public final class H2Session {
     /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
     private let maxHeaderListSize: Int
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
-    private var outgoing: [Int32: OutgoingBody] = [:]
+    private var outgoing = H2StreamTable<OutgoingBody>()
     private let allocator = ByteBufferAllocator()
     /// nghttp2's own allocations; released after the session (stored properties outlive `deinit`'s body).
     private let memoryPool = H2MemoryPool()
@@ -204,14 +204,13 @@ public final class H2Session {
 
     /// Queues body bytes for a stream opened with `endStream: false`. With `endStream` the body ends after them.
     public func sendBody(streamID: Int32, _ bytes: ByteBuffer, endStream: Bool) {
-        guard let index = outgoing.index(forKey: streamID) else { return }
-        let resume = outgoing.values.withBody(at: index) { body in
+        let resume = outgoing.withValue(forKey: streamID) { body in
             if bytes.readableBytes > 0 { body.append(bytes) }
             if endStream { body.ended = true }
             defer { body.deferred = false }
             return body.deferred
         }
-        if resume { _ = nghttp2_session_resume_data(handle, streamID) }
+        if resume == true { _ = nghttp2_session_resume_data(handle, streamID) }
     }
 
     /// Body bytes queued for `streamID` that nghttp2 has not framed yet (the sender's backpressure signal).
@@ -350,19 +349,19 @@ public final class H2Session {
 
     /// nghttp2's data provider: copies queued body bytes into the frame buffer, or defers until more arrive.
     func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32) -> Int {
-        guard let index = outgoing.index(forKey: streamID) else {
-            flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
-            return 0
-        }
-        let (written, drained, ended) = outgoing.values.withBody(at: index) { body in
+        let taken = outgoing.withValue(forKey: streamID) { body in
             let written = body.take(into: buffer)
             if body.isEmpty, !body.ended, written == 0 { body.deferred = true }
             return (written, body.isEmpty, body.ended)
         }
+        guard let (written, drained, ended) = taken else {
+            flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
+            return 0
+        }
         if drained {
             if ended {
                 flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                outgoing.remove(at: index)
+                outgoing.removeValue(forKey: streamID)
             } else if written == 0 {
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
@@ -457,13 +456,6 @@ struct OutgoingBody {
         }
         bufferedBytes -= written
         return written
-    }
-}
-
-extension Dictionary<Int32, OutgoingBody>.Values {
-    /// Mutates the body at `index` in place (no copy of its buffers out of the table and back).
-    mutating func withBody<T>(at index: Dictionary<Int32, OutgoingBody>.Index, _ body: (inout OutgoingBody) -> T) -> T {
-        body(&self[index])
     }
 }
 

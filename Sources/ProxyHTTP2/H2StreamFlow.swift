@@ -21,7 +21,7 @@ class H2StreamFlow {
 
 extension H2Session {
     /// Lets the parked writers of streams whose queue drained to half the high-water mark go on.
-    func releaseWriters(of streams: [Int32: some H2StreamFlow], highWatermark: Int) {
+    func releaseWriters(of streams: H2StreamTable<some H2StreamFlow>, highWatermark: Int) {
         for (id, stream) in streams where stream.writeWaiter != nil {
             if bufferedBodyBytes(streamID: id) <= highWatermark / 2 {
                 let waiter = stream.writeWaiter

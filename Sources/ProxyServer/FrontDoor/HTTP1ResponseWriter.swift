@@ -14,6 +14,10 @@ enum HTTP1ResponseWriter {
         case chunked
     }
 
+    private static let hopByHop = FieldNameSet([
+        "connection", "transfer-encoding", "keep-alive", "proxy-connection", "upgrade",
+    ])
+
     /// The status line and the fields, or nil when `:status` is missing or not a status. `endStream`: no body
     /// follows (framed as `content-length: 0` when the upstream did not say). `close`: `connection: close`.
     static func head(_ fields: [H2Field], endStream: Bool, close: Bool, into buffer: inout ByteBuffer) -> Framing? {
@@ -24,7 +28,7 @@ enum HTTP1ResponseWriter {
         var size = 96  // the status line and what may be added
         for field in fields {
             size += field.name.utf8.count + field.value.utf8.count + 4
-            if field.name == "content-length" { hasLength = true }
+            if field.name.utf8.count == 14, field.name == "content-length" { hasLength = true }
         }
         let framing: Framing
         if code < 200 || code == 204 || code == 304 {
@@ -47,12 +51,8 @@ enum HTTP1ResponseWriter {
             cursor.append(reason)
             cursor.append("\r\n")
             for field in fields {
-                switch field.name {
-                case "connection", "transfer-encoding", "keep-alive", "proxy-connection", "upgrade":
-                    continue  // hop by hop: this connection's framing is ours
-                default:
-                    if field.name.utf8.first == UInt8(ascii: ":") { continue }
-                }
+                // Hop by hop: this connection's framing is ours.
+                if field.name.utf8.first == UInt8(ascii: ":") || hopByHop.contains(field.name) { continue }
                 cursor.append(field.name)
                 cursor.append(": ")
                 cursor.append(field.value)

@@ -43,12 +43,15 @@ struct FastRelay: H2StreamInterceptor {
         var apiKey: String?
         var bearer: String?
         for field in fields {
-            switch field.name {
-            case ":method": method = field.value
-            case ":path": path = field.value
-            case "x-api-key" where apiKey == nil: apiKey = field.value
-            case "authorization" where bearer == nil: bearer = ClientAuthentication.bearerToken(field.value)
-            case "content-encoding": return nil
+            // By length first: a length costs less than a string comparison, and most names match none.
+            let name = field.name
+            switch name.utf8.count {
+            case 7 where name == ":method": method = field.value
+            case 5 where name == ":path": path = field.value
+            case 9 where apiKey == nil && name == "x-api-key": apiKey = field.value
+            case 13 where bearer == nil && name == "authorization":
+                bearer = ClientAuthentication.bearerToken(field.value)
+            case 16 where name == "content-encoding": return nil
             default: break
             }
         }

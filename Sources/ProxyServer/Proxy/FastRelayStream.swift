@@ -167,9 +167,13 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             let name = field.name
             if name.utf8.first == UInt8(ascii: ":") { return name != ":status" }
             if ProxyRelay.hopByHop.contains(name) { return true }
-            if name == "content-type" { contentType = field.value }
-            if name == "request-id" { upstreamRequestID = field.value }
-            if name == "date" { hasDate = true }
+            // By length first: most fields are none of these, and a length costs less than a comparison.
+            switch name.utf8.count {
+            case 12 where name == "content-type": contentType = field.value
+            case 10 where name == "request-id": upstreamRequestID = field.value
+            case 4 where name == "date": hasDate = true
+            default: break
+            }
             return false
         }
         response.append(H2Field("x-claude-proxy-account", account.rawValue))

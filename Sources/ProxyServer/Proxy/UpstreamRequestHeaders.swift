@@ -37,11 +37,13 @@ enum UpstreamRequestHeaders {
         fields.append(H2Field(":path", path))
         var version: String?
         var betas: [String] = []
-        for field in client where !field.name.hasPrefix(":") {
+        for field in client where field.name.utf8.first != UInt8(ascii: ":") {
             let name = field.name
-            if name == "anthropic-version", version == nil { version = field.value }
-            if name == "anthropic-beta" { addBetas(field.value, to: &betas) }
-            if dropped.contains(name) { continue }
+            if dropped.contains(name) {
+                if name == "anthropic-version", version == nil { version = field.value }
+                if name == "anthropic-beta" { addBetas(field.value, to: &betas) }
+                continue
+            }
             if !extra.isEmpty, extra.contains(where: { $0.name == name }) { continue }
             fields.append(field)
         }
