@@ -172,6 +172,7 @@ public struct ProxyRelay: Sendable {
 
     /// A response made here (not relayed): reported at once.
     private func finished(_ response: Response, _ record: RelayRecord) -> Response {
+        var record = record
         record.finish(status: response.status.code)
         return response
     }
@@ -349,7 +350,8 @@ public struct ProxyRelay: Sendable {
                     if !delivered { exchange.cancel() }
                     let counted = observer.finish()
                     recorder?.record(counted, for: account, clientKey: finalRecord.client)
-                    finalRecord.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
+                    var record = finalRecord
+                    record.finish(status: status, usage: counted, firstByte: firstByte, error: failure)
                 }
                 do {
                     for try await chunk in body {

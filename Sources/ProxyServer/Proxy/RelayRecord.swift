@@ -19,7 +19,9 @@ struct RelayRecord: Sendable {
     /// The fast path's logger carries no request id of its own: the line then names it (and says `relay=fast`).
     var logsRequestID = false
 
-    func finish(
+    /// `mutating` only so that a record kept in a class is used in place: a plain method call copied the whole
+    /// record (its strings, logger and metrics) out of the relay stream and destroyed the copy afterwards.
+    mutating func finish(
         status: Int, usage: Usage = Usage(), firstByte: ContinuousClock.Instant? = nil, error: String? = nil,
         at date: Date = Date()
     ) {
