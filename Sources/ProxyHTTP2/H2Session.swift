@@ -374,35 +374,30 @@ public final class H2Session {
     static func withNameValues<T>(_ fields: [H2Field], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
         // nghttp2 copies the fields when a head is submitted, so they need to live only through `body`: one stack
         // allocation for their bytes and one for the name/value array, filled with memcpy (no arrays per head).
-        // Fields read in place through the array's buffer: iterating copies would retain and release both strings
-        // of every field.
-        fields.withUnsafeBufferPointer { fields in
-            var total = 0
-            for index in fields.indices { total += fields[index].name.utf8.count + fields[index].value.utf8.count }
-            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
-                withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(fields.count, 1)) { nameValues in
-                    let base = bytes.baseAddress!
-                    var offset = 0
-                    for index in fields.indices {
-                        let name = base + offset
-                        let nameLength = copy(fields[index].name, to: name)
-                        offset += nameLength
-                        let value = base + offset
-                        let valueLength = copy(fields[index].value, to: value)
-                        offset += valueLength
-                        (nameValues.baseAddress! + index).initialize(
-                            to: nghttp2_nv(
-                                name: name, value: value, namelen: nameLength, valuelen: valueLength,
-                                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-                    }
-                    return body(UnsafePointer(nameValues.baseAddress!), fields.count)
+        var total = 0
+        for field in fields { total += field.name.utf8.count + field.value.utf8.count }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
+            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(fields.count, 1)) { nameValues in
+                let base = bytes.baseAddress!
+                var offset = 0
+                for (index, field) in fields.enumerated() {
+                    let name = base + offset
+                    let nameLength = copy(field.name, to: name)
+                    offset += nameLength
+                    let value = base + offset
+                    let valueLength = copy(field.value, to: value)
+                    offset += valueLength
+                    (nameValues.baseAddress! + index).initialize(
+                        to: nghttp2_nv(
+                            name: name, value: value, namelen: nameLength, valuelen: valueLength,
+                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
                 }
+                return body(UnsafePointer(nameValues.baseAddress!), fields.count)
             }
         }
     }
 
     /// Copies a string's UTF-8 bytes to `destination`; returns how many.
-    @inline(__always)
     private static func copy(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
         let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
             if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
