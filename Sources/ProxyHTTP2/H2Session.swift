@@ -190,6 +190,11 @@ public final class H2Session {
 
     /// Answers a stream with a response head (server role); body as for `submitRequest`.
     public func submitResponse(streamID: Int32, _ fields: [H2Field], endStream: Bool) throws(H2Error) {
+        // nghttp2 refuses these too, but the stream table cannot even hold 0 (the connection).
+        guard streamID > 0 else {
+            let code = Int32(NGHTTP2_ERR_INVALID_ARGUMENT.rawValue)
+            throw H2Error(code: code, operation: "submit response", detail: Self.errorText(code))
+        }
         if !endStream { outgoing[streamID] = OutgoingBody() }
         let result: Int32 = Self.withNameValues(fields) { nva, count in
             guard !endStream else { return nghttp2_submit_response(handle, streamID, nva, count, nil) }

@@ -202,4 +202,14 @@ final class H2Pair {
         pair.pump()
         #expect(pair.clientEvents.contains(.pingAcknowledged))
     }
+
+    /// Stream 0 is the connection: a response on it is refused with an error (as nghttp2 refuses it), not a trap
+    /// in the session's stream table, which cannot hold id 0.
+    @Test func aResponseOnStreamZeroIsAnErrorNotATrap() throws {
+        let server = try H2Session(role: .server)
+        #expect(throws: H2Error.self) {
+            try server.submitResponse(streamID: 0, [H2Field(":status", "200")], endStream: false)
+        }
+        #expect(server.bufferedBodyBytes(streamID: 0) == 0)
+    }
 }

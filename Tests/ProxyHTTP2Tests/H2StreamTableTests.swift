@@ -67,12 +67,61 @@ import Testing
             }
             if step % 97 == 0 {
                 for (id, value) in model where table[id] != value { mismatches += 1 }
-                let listed = Dictionary(uniqueKeysWithValues: table.map { ($0.key, $0.value) })
+                let listed = Dictionary(table.map { ($0.key, $0.value) }) { first, _ in
+                    mismatches += 1  // an id listed twice
+                    return first
+                }
                 if listed != model || table.count != model.count { mismatches += 1 }
             }
         }
         #expect(mismatches == 0)
         #expect(table.capacity >= 2 * table.count)
+    }
+
+    /// Hostile ids, as a client may choose them: many sharing a few home slots near the end (runs that wrap past
+    /// the last slot), negative ids, checked against `Dictionary` after every single operation.
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func collidingAndNegativeIDsAgainstADictionaryAfterEveryStep(seed: UInt64) {
+        var generator = SplitMix(seed: seed)
+        var table = H2StreamTable<Int>()
+        var model: [Int32: Int] = [:]
+        var mismatches = 0
+        for step in 0..<4_000 {
+            let home = Int32([0, 13, 14, 15, 31, 63][Int(generator.next() % 6)])
+            var id = home * 2 + 1 + Int32(generator.next() % 40) * 512
+            if generator.next() % 7 == 0 { id = -id }
+            switch generator.next() % 5 {
+            case 0, 1, 2:
+                table[id] = step
+                model[id] = step
+            case 3:
+                if table.removeValue(forKey: id) != model.removeValue(forKey: id) { mismatches += 1 }
+            default:
+                guard !model.isEmpty else { break }
+                let victim = model.keys.sorted()[Int(generator.next() % UInt64(model.count))]
+                table[victim] = nil
+                model[victim] = nil
+            }
+            for (key, value) in model where table[key] != value { mismatches += 1 }
+            let listed = Dictionary(table.map { ($0.key, $0.value) }) { first, _ in
+                mismatches += 1  // an id listed twice
+                return first
+            }
+            if listed != model || table.count != model.count { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test func insertingWhileIteratingGrowsWithoutDisturbingTheLoop() {
+        var table = H2StreamTable<Int32>()
+        for id in stride(from: Int32(1), through: 13, by: 2) { table[id] = id }
+        var seen = 0
+        for (id, _) in table {
+            seen += 1
+            table[id + 1000] = id
+        }
+        #expect(seen == 7)
+        #expect(table.count == 14)
     }
 
     /// Like a dictionary, iterating sees the table as it was when the loop began, whatever the body removes.
