@@ -65,14 +65,7 @@ import Testing
                 let victim = Array(model.keys)[Int(generator.next() % UInt64(model.count))]
                 if table.removeValue(forKey: victim) != model.removeValue(forKey: victim) { mismatches += 1 }
             }
-            if step % 97 == 0 {
-                for (id, value) in model where table[id] != value { mismatches += 1 }
-                let listed = Dictionary(table.map { ($0.key, $0.value) }) { first, _ in
-                    mismatches += 1  // an id listed twice
-                    return first
-                }
-                if listed != model || table.count != model.count { mismatches += 1 }
-            }
+            if step % 97 == 0 { mismatches += Self.differences(table, model) }
         }
         #expect(mismatches == 0)
         #expect(table.capacity >= 2 * table.count)
@@ -102,12 +95,7 @@ import Testing
                 table[victim] = nil
                 model[victim] = nil
             }
-            for (key, value) in model where table[key] != value { mismatches += 1 }
-            let listed = Dictionary(table.map { ($0.key, $0.value) }) { first, _ in
-                mismatches += 1  // an id listed twice
-                return first
-            }
-            if listed != model || table.count != model.count { mismatches += 1 }
+            mismatches += Self.differences(table, model)
         }
         #expect(mismatches == 0)
     }
@@ -122,6 +110,18 @@ import Testing
         }
         #expect(seen == 7)
         #expect(table.count == 14)
+    }
+
+    /// How far the table is from the model: lookups that differ, ids listed twice, a listing or count that differs.
+    static func differences(_ table: H2StreamTable<Int>, _ model: [Int32: Int]) -> Int {
+        var differences = 0
+        for (id, value) in model where table[id] != value { differences += 1 }
+        let listed = Dictionary(table.map { ($0.key, $0.value) }) { first, _ in
+            differences += 1
+            return first
+        }
+        if listed != model || table.count != model.count { differences += 1 }
+        return differences
     }
 
     /// Like a dictionary, iterating sees the table as it was when the loop began, whatever the body removes.
