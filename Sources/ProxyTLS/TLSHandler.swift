@@ -65,10 +65,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.logger = logger
     }
 
-    // MARK: - Lifecycle
-
     /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
     private var allocator = ByteBufferAllocator()
+
+    // MARK: - Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator

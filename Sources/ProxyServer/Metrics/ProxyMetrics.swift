@@ -108,7 +108,6 @@ public final class ProxyMetrics: Sendable {
     func requestFinished(
         status: Int, account: String, model: String, usage: Usage, client: String, at now: Date = Date()
     ) {
-        let registry = registry
         let (counter, tokenCounters) = perRequest.withLock { state -> (Counter, TokenCounters?) in
             state.recent.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage, at: now)
             let counter = state.requestCounter(status: status, account: account, model: model, registry: registry)
