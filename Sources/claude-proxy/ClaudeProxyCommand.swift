@@ -99,6 +99,7 @@ struct Serve: AsyncParsableCommand {
                 "listen": "\(scheme)://\(config.server.host):\(config.server.port)",
                 "certificate_serial": "\(application.tlsContexts?.current.certificateSerial ?? "-")",
                 "accounts": "\(loaded.accounts.count)",
+                "allocator": "\(Allocator.description)",
             ]
         )
         try await application.run()
