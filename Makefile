@@ -5,7 +5,7 @@ BIN := bin/claude-proxy
 CONFIG ?= config.yaml
 CERTS ?= certs
 # System packages the build and the tests need (checked with dpkg, installed with apt-get when missing).
-APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev libjemalloc-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy \
+APT_PACKAGES := libssl-dev libnghttp2-dev zlib1g-dev libmimalloc-dev pkg-config openssl curl ca-certificates nghttp2-client nghttp2-server haproxy \
 	python3 python3-venv python3-pip faketime
 FORMAT_PATHS := Package.swift Sources Tests
 # Dashboard browser tests (Tests/Browser): Debian's Chromium and its driver, Selenium from PyPI in a venv.
