@@ -7,10 +7,12 @@ public protocol ProxyClock: Sendable {
     func sleep(until deadline: Date) async throws
 }
 
+/// The system's wall clock, read coarsely (`CoarseClock`): what the core compares with it (token expiry, cooldowns,
+/// pending logins) is in seconds, and the balancer and the token cache read it for every request.
 public struct SystemClock: ProxyClock {
     public init() {}
 
-    public var now: Date { Date() }
+    public var now: Date { CoarseClock.now }
 
     public func sleep(until deadline: Date) async throws {
         let seconds = deadline.timeIntervalSinceNow

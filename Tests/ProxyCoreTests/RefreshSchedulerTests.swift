@@ -3,6 +3,7 @@ import Logging
 import ProxyCore
 import ProxyTesting
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 @Suite struct RefreshScheduleTests {
@@ -130,4 +131,42 @@ import Testing
         try await running.value
         #expect(setup.endpoint.callCount == 0)
     }
+
+    /// `SystemClock` reads the kernel's coarse clock, which can be a few milliseconds behind the time a sleep ended
+    /// at. Woken at 09:00 by a clock that reads 08:59:59.996, the scheduler must go on to 10:00, not run 09:00 again.
+    @Test func aClockReadingBehindDoesNotRunTheSameSlotTwice() async throws {
+        let base = MockClock(now: Date(timeIntervalSince1970: 1_800_000_000 + 600))
+        let clock = LaggingClock(base: base, lag: 0.004)
+        let hour = Date(timeIntervalSince1970: 1_800_000_000)
+        let repository = InMemoryAccountRepository([Fixtures.account("acc_a", expiresAt: hour.addingTimeInterval(60))])
+        let endpoint = FakeTokenEndpoint(TokenEndpointResponses.tokens(access: "access-new", refresh: "r2"))
+        let client = OAuthClient(settings: OAuthSettings(), transport: endpoint, clock: clock)
+        let refresher = TokenRefresher(
+            repository: repository, client: client, clock: clock, logger: Fixtures.quietLogger)
+        let runs = Mutex<[Date]>([])  // the first few runs' deadlines
+        let scheduler = RefreshScheduler(
+            refresher: refresher, repository: repository, clock: clock, maxJitter: 0, logger: Fixtures.quietLogger,
+            onRun: { report in runs.withLock { if $0.count < 3 { $0.append(report.deadline) } } })
+        let run = Task { try await scheduler.run() }
+        await base.waitForSleepers(1)
+        base.advance(to: hour.addingTimeInterval(3600))
+        // Bounded wait (a scheduler that re-runs the slot never sleeps again): until it sleeps for the next slot.
+        for _ in 0..<2000 where base.sleeperDeadlines.isEmpty || runs.withLock({ $0.isEmpty }) {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(base.sleeperDeadlines == [hour.addingTimeInterval(2 * 3600)], "then 10:00")
+        #expect(runs.withLock { $0 } == [hour.addingTimeInterval(2 * 3600 + 60)], "one run for 09:00")
+        run.cancel()
+        try await run.value
+    }
+}
+
+/// A clock that reads `lag` seconds behind its base and sleeps on it.
+private struct LaggingClock: ProxyClock {
+    let base: MockClock
+    let lag: TimeInterval
+
+    var now: Date { base.now.addingTimeInterval(-lag) }
+
+    func sleep(until deadline: Date) async throws { try await base.sleep(until: deadline) }
 }

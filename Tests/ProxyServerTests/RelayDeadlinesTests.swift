@@ -33,6 +33,16 @@ import Testing
     static let passed = NIODeadline.now() - .seconds(1)
     static let future = NIODeadline.now() + .seconds(3600)
 
+    /// The relay's deadlines and idle timers read the coarse clock: the same monotonic clock as `NIODeadline.now()`,
+    /// at most a tick behind it.
+    @Test func coarseNowIsNIOsClockAtMostATickBehind() {
+        let before = NIODeadline.now()
+        let coarse = NIODeadline.coarseNow
+        let after = NIODeadline.now()
+        #expect(coarse <= after)
+        #expect(coarse >= before - .milliseconds(50))
+    }
+
     @Test func passedDeadlinesAreReachedOnceAndOthersWait() {
         let loop = EmbeddedEventLoop()
         let deadlines = RelayDeadlines.current(on: loop)

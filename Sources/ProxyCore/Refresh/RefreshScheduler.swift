@@ -53,8 +53,12 @@ public struct RefreshScheduler: Service {
     }
 
     private func loop() async {
+        var lastRun: Date?
         while !Task.isCancelled {
-            let runAt = schedule.nextRun(after: clock.now)
+            // Never the same slot twice: the clock may read a little behind the time the last sleep ended at.
+            let now = clock.now
+            let runAt = schedule.nextRun(after: lastRun.map { max($0, now) } ?? now)
+            lastRun = runAt
             do {
                 try await clock.sleep(until: runAt)
             } catch {

@@ -60,7 +60,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     /// Hummingbird's close of a connection whose request it answered before that request's end, waiting for the
     /// rest of the body to be read (`close(context:mode:promise:)`).
     private var deferredClose: (mode: CloseMode, promise: EventLoopPromise<Void>?)?
-    private var lastActivity = NIODeadline.now()
+    private var lastActivity = NIODeadline.coarseNow
     private var idleTimer: Scheduled<Void>?
     private var closeWhenIdle = false
     private var headTimer: RequestHeadTimer?
@@ -102,7 +102,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastActivity = .now()
+        lastActivity = .coarseNow
         let part = unwrapInboundIn(data)
         if held.isEmpty {
             deliver(part, context: context)
@@ -341,7 +341,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
             case (.idle, .idle): waiting = forwarded == 0 && held.isEmpty
             case (.forwarding, .idle), (.receiving, .idle), (.discarding, .idle): waiting = true
             }
-            let quiet = NIODeadline.now() - lastActivity
+            let quiet = NIODeadline.coarseNow - lastActivity
             if waiting, quiet >= idleTimeout {
                 context.close(promise: nil)
             } else {
@@ -353,7 +353,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     // MARK: - The direct path's requests (HTTP1DirectPath)
 
     func touch() {
-        lastActivity = .now()
+        lastActivity = .coarseNow
     }
 
     func directExchangeEnded() {
@@ -403,7 +403,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
             return
         }
         forwarded = max(0, forwarded - 1)
-        lastActivity = .now()
+        lastActivity = .coarseNow
         context.write(data, promise: promise)
         if closeWhenIdle, isIdle {
             context.flush()
@@ -450,7 +450,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     private func end(_ context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         headTimer?.responseEnded()
-        lastActivity = .now()
+        lastActivity = .coarseNow
         if closeAfterExchange {
             // Nothing after this request is read or answered (RFC 9112 §9.6); TLS sends its close_notify first.
             exchange &+= 1

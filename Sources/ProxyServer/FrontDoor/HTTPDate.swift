@@ -1,4 +1,5 @@
 import Foundation
+import ProxyCore
 import Synchronization
 
 /// The `Date` header (RFC 9110 §6.6.1, IMF-fixdate) for HTTP/2 responses — Hummingbird adds it for HTTP/1.1.
@@ -9,7 +10,7 @@ enum HTTPDate {
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     static func now() -> String {
-        let second = Int(Date().timeIntervalSince1970)
+        let second = Int(CoarseClock.now.timeIntervalSince1970)
         return cache.withLock { cache in
             if cache.second != second { cache = (second, format(epochSecond: second)) }
             return cache.text

@@ -94,7 +94,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     func writable() {
         clientBlocked = false
-        lastActivity = .now()
+        lastActivity = .coarseNow
         if heldBack > 0, let upstream {
             upstream.handler.consume(streamID: upstream.id, heldBack)
             heldBack = 0
@@ -154,7 +154,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             let answer = ProxyRelay.BufferedAnswer(
                 status: status, headers: headers, body: ByteBuffer(), account: account)
             phase = .collectingAnswer(answer, next: next)
-            lastActivity = .now()
+            lastActivity = .coarseNow
             return
         }
         var response = head
@@ -183,7 +183,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         isEventStream = observer.kind == .eventStream
         phase = .streaming
         streamed = true
-        lastActivity = .now()
+        lastActivity = .coarseNow
         do {
             try client.respond(response, endStream: false)
         } catch {
@@ -195,7 +195,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     func responseData(_ bytes: ByteBuffer) {
         guard let upstream else { return }
-        lastActivity = .now()
+        lastActivity = .coarseNow
         if case .collectingAnswer(var answer, let next) = phase {
             upstream.handler.consume(streamID: upstream.id, bytes.readableBytes)
             guard answer.body.readableBytes + bytes.readableBytes <= Self.answerLimit else {
@@ -315,7 +315,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     /// The response head within `upstream.response_header_timeout`; then no gap between body chunks longer than
     /// the same. One deadline, moved forward only when it is reached.
     private func arm(_ delay: TimeAmount) {
-        deadline = .now() + delay
+        deadline = .coarseNow + delay
         let deadlines = self.deadlines ?? RelayDeadlines.current(on: client.eventLoop)
         self.deadlines = deadlines
         deadlines.watch(self)
@@ -332,7 +332,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             }
         case .streaming, .collectingAnswer:
             // A client that reads slowly holds the upstream back: that is not the upstream going quiet.
-            let idle = NIODeadline.now() - lastActivity
+            let idle = NIODeadline.coarseNow - lastActivity
             if idle < shared.relay.bodyIdleTimeout || clientBlocked {
                 arm(clientBlocked ? shared.relay.bodyIdleTimeout : shared.relay.bodyIdleTimeout - idle)
             } else if case .collectingAnswer(_, let next) = phase {

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import ProxyCore
 
 /// Something on an event loop with a deadline that `RelayDeadlines` watches.
 protocol RelayDeadlineOwner: AnyObject {
@@ -64,7 +65,7 @@ final class RelayDeadlines: @unchecked Sendable {
     private func scheduleCheck() {
         check = eventLoop.assumeIsolated().scheduleTask(in: Self.resolution) { [self] in
             check = nil
-            let now = NIODeadline.now()
+            let now = NIODeadline.coarseNow
             // Owners reached are let go of first, then told: what they do may change the list.
             var reached: [any RelayDeadlineOwner] = []
             var slot = owners.count - 1
@@ -79,4 +80,10 @@ final class RelayDeadlines: @unchecked Sendable {
             if !owners.isEmpty, check == nil { scheduleCheck() }
         }
     }
+}
+
+extension NIODeadline {
+    /// `now()` read coarsely (`CoarseClock`, up to 4 ms behind): for the relay's deadlines and idle timers, which are
+    /// seconds long and set for every request. Compare it only with deadlines made from it.
+    static var coarseNow: NIODeadline { .uptimeNanoseconds(CoarseClock.uptimeNanoseconds) }
 }
