@@ -43,6 +43,9 @@ public final class ProxyMetrics: Sendable {
     struct PerRequest {
         var requests: [RequestKey: Counter] = [:]
         var tokens: [TokenKey: TokenCounters] = [:]
+        /// The series the last request used: traffic repeats its labels, and comparing them is cheaper than hashing.
+        var lastRequest: (key: RequestKey, counter: Counter)?
+        var lastTokens: (key: TokenKey, counters: TokenCounters)?
         /// Recent requests for the dashboard's summary: one slot per minute of the last hour.
         var recent = RecentTraffic()
     }
@@ -142,17 +145,24 @@ public final class ProxyMetrics: Sendable {
 }
 
 extension ProxyMetrics.PerRequest {
-    /// Labelled series are made on first use and kept: later requests pay one dictionary lookup.
+    /// Labelled series are made on first use and kept: later requests pay one dictionary lookup, or none when their
+    /// labels are the last request's.
     mutating func requestCounter(
         status: Int, account: String, model: String, registry: PrometheusCollectorRegistry
     ) -> Counter {
         let key = ProxyMetrics.RequestKey(status: status, account: account, model: model)
-        if let counter = requests[key] { return counter }
-        let counter = registry.makeCounter(
-            descriptor: ProxyMetrics.descriptor(
-                "requests_total", "Relayed /v1 requests by final status, account and model"),
-            labels: [("status", "\(status)"), ("account", account), ("model", model)])
-        requests[key] = counter
+        if let last = lastRequest, last.key == key { return last.counter }
+        let counter: Counter
+        if let existing = requests[key] {
+            counter = existing
+        } else {
+            counter = registry.makeCounter(
+                descriptor: ProxyMetrics.descriptor(
+                    "requests_total", "Relayed /v1 requests by final status, account and model"),
+                labels: [("status", "\(status)"), ("account", account), ("model", model)])
+            requests[key] = counter
+        }
+        lastRequest = (key, counter)
         return counter
     }
 
@@ -160,7 +170,11 @@ extension ProxyMetrics.PerRequest {
         account: String, client: String, registry: PrometheusCollectorRegistry
     ) -> ProxyMetrics.TokenCounters {
         let key = ProxyMetrics.TokenKey(account: account, client: client)
-        if let existing = tokens[key] { return existing }
+        if let last = lastTokens, last.key == key { return last.counters }
+        if let existing = tokens[key] {
+            lastTokens = (key, existing)
+            return existing
+        }
         func counter(_ kind: String) -> Counter {
             registry.makeCounter(
                 descriptor: ProxyMetrics.descriptor(
@@ -171,6 +185,7 @@ extension ProxyMetrics.PerRequest {
             input: counter("input"), output: counter("output"), cacheCreation: counter("cache_creation"),
             cacheRead: counter("cache_read"))
         tokens[key] = made
+        lastTokens = (key, made)
         return made
     }
 }
