@@ -51,7 +51,7 @@ public struct PoolStateMachine: Sendable {
     public let maxConnections: Int
     public let idleTimeout: Double
     public let pingInterval: Double
-    private(set) var connections: [ConnectionID: ConnectionState] = [:]
+    private(set) var connections = ConnectionTable<ConnectionState>()
     private(set) var queue = CircularBuffer<Waiter>()
     private var nextConnection = 0
     private var shuttingDown = false

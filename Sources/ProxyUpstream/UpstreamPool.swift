@@ -27,7 +27,7 @@ public final class UpstreamPool: Sendable {
 
     private struct State {
         var machine: PoolStateMachine
-        var connections: [PoolStateMachine.ConnectionID: (channel: any Channel, handler: Connection?)] = [:]
+        var connections = ConnectionTable<(channel: any Channel, handler: Connection?)>()
         var waiters:
             [PoolStateMachine.RequestID: CheckedContinuation<(PoolStateMachine.ConnectionID, Connection), any Error>] =
                 [:]
