@@ -14,10 +14,7 @@ struct ConnectionTable<Value>: Sequence {
     var values: [Value] { entries.map(\.value) }
 
     subscript(key: Key) -> Value? {
-        get {
-            for entry in entries where entry.key == key { return entry.value }
-            return nil
-        }
+        get { index(of: key).map { entries[$0].value } }
         set {
             guard let index = index(of: key) else {
                 if let newValue { entries.append((key, newValue)) }

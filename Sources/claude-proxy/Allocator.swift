@@ -5,7 +5,8 @@ import CMimalloc
 /// heap) instead of trusting the link line.
 enum Allocator {
     static var description: String {
-        let version = "\(mi_version() / 100).\(mi_version() / 10 % 10).\(mi_version() % 10)"
+        let number = mi_version()  // 209 for 2.0.9
+        let version = "\(number / 100).\(number / 10 % 10).\(number % 10)"
         return servesSwiftAllocations
             ? "mimalloc \(version)" : "libc (mimalloc \(version) linked but not serving malloc)"
     }
