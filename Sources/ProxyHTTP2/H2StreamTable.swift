@@ -8,6 +8,9 @@ struct H2StreamTable<Value>: Sequence {
     private var ids: [Int32]
     private var values: [Value?]
     private(set) var count = 0
+    /// Entries not in their home slot. Stream ids rise one by one, so usually none are, and a removal then only
+    /// clears its slot: the backward shift would otherwise walk the whole run of streams after it for nothing.
+    private var displaced = 0
 
     init() {
         ids = Array(repeating: 0, count: Self.initialCapacity)
@@ -42,17 +45,21 @@ struct H2StreamTable<Value>: Sequence {
     mutating func removeValue(forKey id: Int32) -> Value? {
         guard var hole = find(id) else { return nil }
         let removed = values[hole]
+        let mask = ids.count - 1
+        if slot(id, mask: mask) != hole { displaced -= 1 }
         ids[hole] = 0
         values[hole] = nil
         count -= 1
+        guard displaced > 0 else { return removed }
         // Backward shift: an entry after the hole moves into it unless its home slot lies cyclically in
         // (hole, index], where a lookup would still reach it without passing the hole.
-        let mask = ids.count - 1
         var index = (hole + 1) & mask
         while ids[index] != 0 {
             let home = slot(ids[index], mask: mask)
             let reachable = hole <= index ? (hole < home && home <= index) : (hole < home || home <= index)
             if !reachable {
+                // It was displaced (its home is not `index`); in the hole it may be home.
+                if home == hole { displaced -= 1 }
                 ids[hole] = ids[index]
                 values[hole] = values[index]
                 ids[index] = 0
@@ -69,6 +76,7 @@ struct H2StreamTable<Value>: Sequence {
         ids = Array(repeating: 0, count: Self.initialCapacity)
         values = Array(repeating: nil, count: Self.initialCapacity)
         count = 0
+        displaced = 0
     }
 
     struct Iterator: IteratorProtocol {
@@ -118,6 +126,7 @@ struct H2StreamTable<Value>: Sequence {
         let mask = ids.count - 1
         var index = slot(id, mask: mask)
         while ids[index] != 0 { index = (index + 1) & mask }
+        if index != slot(id, mask: mask) { displaced += 1 }
         ids[index] = id
         values[index] = value
         count += 1
@@ -129,6 +138,7 @@ struct H2StreamTable<Value>: Sequence {
         ids = Array(repeating: 0, count: oldIDs.count * 2)
         values = Array(repeating: nil, count: oldIDs.count * 2)
         count = 0
+        displaced = 0
         for index in oldIDs.indices where oldIDs[index] != 0 {
             insert(oldValues[index]!, for: oldIDs[index])
         }
