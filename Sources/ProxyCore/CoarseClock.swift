@@ -19,16 +19,6 @@ public enum CoarseClock {
         #endif
     }
 
-    /// Nanoseconds on the monotonic clock that `NIODeadline.now()` reads (`CLOCK_MONOTONIC`).
-    public static var uptimeNanoseconds: UInt64 {
-        #if os(Linux)
-            let time = read(CLOCK_MONOTONIC_COARSE)
-            return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-        #else
-            return DispatchTime.now().uptimeNanoseconds
-        #endif
-    }
-
     #if os(Linux)
         private static func read(_ clock: clockid_t) -> timespec {
             var time = timespec()

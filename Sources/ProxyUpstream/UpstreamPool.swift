@@ -69,7 +69,7 @@ public final class UpstreamPool: Sendable {
             return try await H2ClientStream.open(on: connection, fields, endStream: endStream)
         } catch {
             // The slot was never used by a stream nghttp2 knows of: give it back.
-            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
             throw error
         }
     }
@@ -81,19 +81,19 @@ public final class UpstreamPool: Sendable {
         _ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate
     ) -> (handler: H2ClientHandler, streamID: Int32)? {
         let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection?)? in
-            guard let id = state.machine.acquireFreeStream(now: Self.now()) else { return nil }
+            guard let id = state.machine.acquireFreeStream(now: Self.coarseNow()) else { return nil }
             guard let handler = state.connections[id]?.handler else { return (id, nil) }
             return (id, handler)
         }
         guard let (id, found) = acquired else { return nil }
         guard let connection = found else {
-            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
             return nil
         }
         guard connection.eventLoop.inEventLoop,
             let streamID = try? connection.value.open(fields, endStream: endStream, delegate: delegate)
         else {
-            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.now()) })
+            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
             return nil
         }
         return (connection.value, streamID)
@@ -204,7 +204,7 @@ public final class UpstreamPool: Sendable {
     }
 
     private func connectionEvent(_ id: PoolStateMachine.ConnectionID, _ event: H2ClientHandler.ConnectionEvent) {
-        let now = Self.now()
+        let now = Self.coarseNow()
         let actions = state.withLock { state -> [PoolStateMachine.Action] in
             switch event {
             case .settings(let maxStreams):
@@ -235,6 +235,12 @@ public final class UpstreamPool: Sendable {
 
     static func now() -> Double {
         Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+    }
+
+    /// `now()` up to a clock tick behind (`NIODeadline.coarseNow`), for what every request's stream records: when a
+    /// connection was last active or fell idle, which the once-a-second housekeeping compares with seconds-long timeouts.
+    static func coarseNow() -> Double {
+        Double(NIODeadline.coarseNow.uptimeNanoseconds) / 1e9
     }
 
     static func seconds(_ amount: TimeAmount) -> Double {

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import ProxyUpstream
 import Testing
 
 @testable import ProxyServer

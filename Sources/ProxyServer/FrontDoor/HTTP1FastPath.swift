@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import ProxyHTTP2
+import ProxyUpstream
 
 /// The front of every HTTP/1.1 connection, right behind the request decoder: it takes a `/v1` request over on the
 /// event loop (the relay's fast path, `FastRelay`) when nothing else is outstanding on the connection, and passes

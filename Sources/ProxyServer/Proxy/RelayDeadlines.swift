@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import ProxyCore
+import ProxyUpstream
 
 /// Something on an event loop with a deadline that `RelayDeadlines` watches.
 protocol RelayDeadlineOwner: AnyObject {
@@ -80,10 +80,4 @@ final class RelayDeadlines: @unchecked Sendable {
             if !owners.isEmpty, check == nil { scheduleCheck() }
         }
     }
-}
-
-extension NIODeadline {
-    /// `now()` read coarsely (`CoarseClock`, up to 4 ms behind): for the relay's deadlines and idle timers, which are
-    /// seconds long and set for every request. Compare it only with deadlines made from it.
-    static var coarseNow: NIODeadline { .uptimeNanoseconds(CoarseClock.uptimeNanoseconds) }
 }
