@@ -43,6 +43,16 @@ struct RefresherHarness {
         #expect(harness.endpoint.callCount == 0)
     }
 
+    @Test func theCachedTokenComesWithItsAuthorizationValue() async throws {
+        let endpoint = FakeTokenEndpoint(TokenEndpointResponses.tokens(access: "access-new", refresh: "refresh-new"))
+        let harness = RefresherHarness(expiresIn: 30, endpoint: endpoint)
+        #expect(harness.refresher.cachedAuthorization(for: harness.id) == nil, "cold cache")
+        _ = try await harness.refresher.validToken(for: harness.id)
+        let cached = try #require(harness.refresher.cachedAuthorization(for: harness.id))
+        #expect(cached.token == Secret("access-new"))
+        #expect(cached.authorization == Secret("Bearer access-new"), "made with the refreshed token")
+    }
+
     @Test func thousandConcurrentCallersShareOneRefresh() async throws {
         let endpoint = FakeTokenEndpoint(TokenEndpointResponses.tokens(access: "access-new", refresh: "refresh-new"))
         let harness = RefresherHarness(expiresIn: 30, endpoint: endpoint)

@@ -24,7 +24,7 @@ import Testing
                 ("anthropic-beta", "a, b"), ("anthropic-beta", "b,oauth-2025-04-20"), ("content-type", "json"),
                 ("accept-encoding", "gzip"), ("connection", "keep-alive"), ("x-claude-proxy-handover", "1f"),
             ]),
-            token: "account-token", bodyLength: 2)
+            authorization: "Bearer account-token", bodyLength: 2)
         #expect(Self.values(fields, "authorization") == ["Bearer account-token"])
         #expect(Self.values(fields, "x-api-key").isEmpty && Self.values(fields, "cookie").isEmpty)
         #expect(Self.values(fields, "x-claude-proxy-handover").isEmpty, "our internal hand-over id stays here")
@@ -40,7 +40,7 @@ import Testing
         let fields = UpstreamRequestHeaders.fields(
             method: "POST", authority: "api.example", path: "/v1/messages",
             client: Self.client([("user-agent", "sdk/1"), ("anthropic-version", "2026-10-21")]),
-            token: "t", bodyLength: nil,
+            authorization: "Bearer t", bodyLength: nil,
             extra: [("user-agent", "team/2"), ("anthropic-beta", "extra-beta"), ("x-team", "blue")])
         #expect(Self.values(fields, "user-agent") == ["team/2"])
         #expect(Self.values(fields, "x-team") == ["blue"])

@@ -28,6 +28,14 @@ public actor TokenRefresher {
     private struct CachedToken: Sendable {
         var token: Secret
         var expiresAt: Date
+        /// `Bearer <token>`, made once per token rather than for every request sent with it.
+        var authorization: Secret
+
+        init(token: Secret, expiresAt: Date) {
+            self.token = token
+            self.expiresAt = expiresAt
+            authorization = Secret("Bearer " + token.reveal())
+        }
     }
 
     private struct Failure {
@@ -70,10 +78,15 @@ public actor TokenRefresher {
 
     /// The fast path alone: the cached token if it stays valid beyond `buffer`, else `nil`.
     public nonisolated func cachedToken(for id: AccountID) -> Secret? {
+        cachedAuthorization(for: id)?.token
+    }
+
+    /// `cachedToken(for:)` with its `Authorization` value (`Bearer <token>`), for the relay's fast path.
+    public nonisolated func cachedAuthorization(for id: AccountID) -> (token: Secret, authorization: Secret)? {
         let deadline = clock.now.addingTimeInterval(buffer)
         return cache.withLock { cache in
             guard let entry = cache[id], entry.expiresAt > deadline else { return nil }
-            return entry.token
+            return (entry.token, entry.authorization)
         }
     }
 

@@ -113,11 +113,14 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private func start() {
         guard case .account(let id) = shared.relay.balancer.pick() else { return handOver(nil) }
         // A token to refresh first, or no free upstream stream on this loop: the async relay waits for them.
-        guard let token = shared.relay.refresher.cachedToken(for: id) else { return handOver(.init(account: id)) }
+        guard let (token, authorization) = shared.relay.refresher.cachedAuthorization(for: id) else {
+            return handOver(.init(account: id))
+        }
         let length = body.readableBytes
         let upstreamFields = UpstreamRequestHeaders.fields(
             method: method, authority: shared.relay.pools.origin.authority, path: path, client: fields,
-            token: token.reveal(), bodyLength: length > 0 ? length : nil, extra: shared.relay.extraHeaders)
+            authorization: authorization.reveal(), bodyLength: length > 0 ? length : nil,
+            extra: shared.relay.extraHeaders)
         guard
             let opened = shared.relay.pools.current.openStreamNow(
                 upstreamFields, endStream: length == 0, delegate: self)

@@ -15,18 +15,20 @@ enum UpstreamRequestHeaders {
     static let oauthBeta = "oauth-2025-04-20"
 
     static func fields(
-        method: String, authority: String, path: String, client: HTTPFields, token: String, bodyLength: Int?,
+        method: String, authority: String, path: String, client: HTTPFields, authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
         fields(
             method: method, authority: authority, path: path,
-            client: client.map { H2Field($0.name.canonicalName, $0.value) }, token: token, bodyLength: bodyLength,
+            client: client.map { H2Field($0.name.canonicalName, $0.value) }, authorization: authorization,
+            bodyLength: bodyLength,
             extra: extra)
     }
 
-    /// From an HTTP/2 request's fields (lower-case names; pseudo-headers are skipped).
+    /// From an HTTP/2 request's fields (lower-case names; pseudo-headers are skipped). `authorization` is the
+    /// account's `Bearer <token>`.
     static func fields(
-        method: String, authority: String, path: String, client: [H2Field], token: String, bodyLength: Int?,
+        method: String, authority: String, path: String, client: [H2Field], authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
         var fields: [H2Field] = []
@@ -50,7 +52,7 @@ enum UpstreamRequestHeaders {
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
             fields.append(H2Field(name, value))
         }
-        fields.append(H2Field("authorization", "Bearer \(token)"))
+        fields.append(H2Field("authorization", authorization))
         let chosenVersion = extra.last(where: { $0.name == "anthropic-version" })?.value ?? version ?? "2023-06-01"
         fields.append(H2Field("anthropic-version", chosenVersion))
         for (name, value) in extra where name == "anthropic-beta" { addBetas(value, to: &betas) }
