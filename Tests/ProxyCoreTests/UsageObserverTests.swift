@@ -20,6 +20,31 @@ import Testing
         #expect(usage.requests == 1 && usage.inputTokens == 12 && usage.outputTokens == 6)
     }
 
+    /// The last piece given to `finish(last:)`: the whole JSON body in place, or its end after earlier pieces, or an
+    /// event stream's last bytes; each counts as if observed first. A body over the limit is not read.
+    @Test(arguments: [0, 1, 100, 1_000_000])
+    func finishingWithTheLastPieceCountsIt(split: Int) {
+        let json = Array(MockClaudeAPI.messageJSON.utf8)
+        let cut = min(split, json.count)
+        var observer = UsageObserver(contentType: "application/json")
+        if cut < json.count { observer.observe(Array(json[..<cut])) }
+        let tail = cut < json.count ? Array(json[cut...]) : json
+        let usage = tail.withUnsafeBytes { observer.finish(last: $0) }
+        #expect(usage.requests == 1 && usage.inputTokens == 12 && usage.outputTokens == 6)
+
+        var small = UsageObserver(contentType: "application/json", jsonLimit: json.count - 1)
+        let unread = json.withUnsafeBytes { small.finish(last: $0) }
+        #expect(unread.inputTokens == 0 && unread.outputTokens == 0, "over the limit")
+
+        let events = Array(MockClaudeAPI.sseEvents.joined().utf8)
+        var stream = UsageObserver(contentType: "text/event-stream")
+        let eventCut = min(split, events.count)
+        if eventCut < events.count { stream.observe(Array(events[..<eventCut])) }
+        let eventTail = eventCut < events.count ? Array(events[eventCut...]) : events
+        let streamed = eventTail.withUnsafeBytes { stream.finish(last: $0) }
+        #expect(streamed.inputTokens == 12 && streamed.outputTokens == 6)
+    }
+
     @Test(arguments: [1, 7, 64, 100_000])
     func eventStreamUsageWhateverTheChunking(chunkSize: Int) {
         var observer = UsageObserver(contentType: "text/event-stream; charset=utf-8")

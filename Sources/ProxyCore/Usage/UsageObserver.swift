@@ -151,6 +151,16 @@ public struct UsageObserver: Sendable {
         return usage
     }
 
+    /// `observe(bytes)` then `finish()`, without copying a JSON body that is all in `bytes`.
+    public mutating func finish(last bytes: UnsafeRawBufferPointer) -> Usage {
+        guard kind == .json, buffer.isEmpty else {
+            observe(bytes)
+            return finish()
+        }
+        if bytes.count <= jsonLimit { apply(UsageScan.lastUsage(in: bytes), output: true) }
+        return usage
+    }
+
     private mutating func dataLine(_ json: UnsafeRawBufferPointer) {
         let counts = UsageScan.lastUsage(in: json)
         if currentEvent == .messageStart {

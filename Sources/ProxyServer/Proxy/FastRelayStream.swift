@@ -36,6 +36,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var status = 0
     private var upstreamRequestID = ""
     private var observer = UsageObserver(contentType: nil)
+    /// A JSON response's body while it is one chunk (usually all of it): read for its usage at the end in place,
+    /// instead of copied into the observer.
+    private var jsonChunk: ByteBuffer?
     private var isEventStream = false
     private var sentAt: ContinuousClock.Instant
     private var firstByte: ContinuousClock.Instant?
@@ -210,7 +213,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             return
         }
         guard case .streaming = phase else { return }
-        bytes.withUnsafeReadableBytes { observer.observe($0) }
+        observe(bytes)
         let count = bytes.readableBytes
         let open = client.write(bytes, endStream: false)
         if firstByte == nil {
@@ -224,6 +227,17 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             clientBlocked = true
             heldBack += count
         }
+    }
+
+    private func observe(_ bytes: ByteBuffer) {
+        guard observer.kind == .json else { return bytes.withUnsafeReadableBytes { observer.observe($0) } }
+        guard let held = jsonChunk else {
+            jsonChunk = bytes
+            return
+        }
+        jsonChunk = nil
+        held.withUnsafeReadableBytes { observer.observe($0) }
+        bytes.withUnsafeReadableBytes { observer.observe($0) }
     }
 
     func responseEnded() {
@@ -304,9 +318,16 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private func complete(failure: String?, status: Int) {
         phase = .done
         deadlines?.release(self)
-        let counted = observer.finish()
-        // Counted as the async relay counts: responses that were relayed.
-        let date = Date()  // one wall-clock read for the usage counters and the metrics
+        let counted: Usage
+        if let held = jsonChunk {
+            jsonChunk = nil
+            counted = held.withUnsafeReadableBytes { observer.finish(last: $0) }
+        } else {
+            counted = observer.finish()
+        }
+        // Counted as the async relay counts: responses that were relayed. One coarse wall-clock read (minute
+        // buckets, last-used times) for the usage counters and the metrics.
+        let date = CoarseClock.now
         if let account, streamed {
             shared.relay.usage?.record(counted, for: account, clientKey: record.client, at: date)
         }
