@@ -23,7 +23,10 @@ public protocol H2InterceptedStreamDelegate: AnyObject {
 public struct H2InterceptedStream {
     let handler: H2ServerHandler
     public let id: Int32
-    public let eventLoop: any EventLoop
+
+    /// The connection's loop. Not stored: two words fit in an existential's inline buffer, so a relay holding this
+    /// as `any` protocol value does not box it on the heap for every stream.
+    public var eventLoop: any EventLoop { handler.eventLoop! }
 
     /// Submits the response head.
     public func respond(_ fields: [H2Field], endStream: Bool) throws {

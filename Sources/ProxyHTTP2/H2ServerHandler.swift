@@ -80,9 +80,12 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
     private var allocator = ByteBufferAllocator()
+    /// The channel's loop, from when the handler is added (before any stream) on.
+    private(set) var eventLoop: (any EventLoop)?
 
     public func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator
+        eventLoop = context.eventLoop
         self.context = context
         flushOutput()  // our SETTINGS
         armIdleTimer()
@@ -210,7 +213,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
             scheduleFlush()
         }
         if let interceptor = configuration.interceptor {
-            let intercepted = H2InterceptedStream(handler: self, id: id, eventLoop: context.eventLoop)
+            let intercepted = H2InterceptedStream(handler: self, id: id)
             let state = StreamState(body: nil)
             streams[id] = state
             if let delegate = interceptor.intercept(intercepted, fields: fields, endStream: endStream) {

@@ -26,4 +26,23 @@ import Testing
     func requestModelIsTheFirstModelKeysNameLikeValue(body: String, expected: String?) {
         #expect(Array(body.utf8).withUnsafeBytes(RequestModel.scan) == expected)
     }
+
+    /// A name seen before is the same string (same storage), not a new one; past the bound names are still read
+    /// right, just not kept.
+    @Test func requestModelNamesAreInternedUpToABound() {
+        func scan(_ name: String) -> String? {
+            Array(#"{"model":"\#(name)"}"#.utf8).withUnsafeBytes(RequestModel.scan)
+        }
+        func storage(_ text: String?) -> UnsafeRawPointer? {
+            text?.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+        }
+        let first = scan("claude-interning-test-model-a")
+        let second = scan("claude-interning-test-model-a")
+        #expect(first == "claude-interning-test-model-a")
+        #expect(storage(first) != nil && storage(first) == storage(second))
+        for index in 0..<(RequestModel.internLimit + 5) {
+            #expect(scan("claude-interning-test-model-\(index)-x") == "claude-interning-test-model-\(index)-x")
+        }
+        #expect(storage(scan("claude-interning-test-model-a")) == storage(first), "kept names stay kept")
+    }
 }

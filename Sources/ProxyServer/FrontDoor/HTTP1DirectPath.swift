@@ -80,7 +80,12 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
     private var allocator = ByteBufferAllocator()
 
+    /// The channel's loop, from when the handler is added (before any exchange) on.
+    private var loop: (any EventLoop)?
+    var eventLoop: any EventLoop { loop! }
+
     func handlerAdded(context: ChannelHandlerContext) {
+        loop = context.eventLoop
         allocator = context.channel.allocator
         self.context = context
         headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
@@ -246,7 +251,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     private func take(_ head: HTTP1DirectHead, context: ChannelHandlerContext) {
         exchange &+= 1
-        let client = HTTP1RelayExchange(connection: self, exchange: exchange, eventLoop: context.eventLoop)
+        let client = HTTP1RelayExchange(connection: self, exchange: exchange)
         guard
             let stream = relay.intercept(fields: head.fields, client: client)
         else {

@@ -80,7 +80,12 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         self.idleTimeout = idleTimeout
     }
 
+    /// The channel's loop, from when the handler is added (before any exchange) on.
+    private var loop: (any EventLoop)?
+    var eventLoop: any EventLoop { loop! }
+
     func handlerAdded(context: ChannelHandlerContext) {
+        loop = context.eventLoop
         self.context = context
         headTimer = try? context.pipeline.syncOperations.handler(type: RequestHeadTimer.self)
         if context.channel.isActive { armIdleTimer(context: context, in: idleTimeout) }
@@ -189,7 +194,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
             }
             if forwarded == 0, let relay {
                 exchange &+= 1
-                let client = HTTP1RelayExchange(connection: self, exchange: exchange, eventLoop: context.eventLoop)
+                let client = HTTP1RelayExchange(connection: self, exchange: exchange)
                 if let stream = relay.intercept(request, client: client) {
                     headTimer?.headReceived()
                     closeAfterExchange = !request.isKeepAlive

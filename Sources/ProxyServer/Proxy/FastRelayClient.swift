@@ -33,6 +33,8 @@ extension H2InterceptedStream: FastRelayClient {
 /// An HTTP/1.1 connection's handler that gives requests to the relay (`HTTP1DirectPath`, `HTTP1FastPath`): the
 /// calls of one exchange, which it ignores once that exchange is over.
 protocol HTTP1RelayConnection: AnyObject {
+    /// The connection's loop (set when the handler is added, before any exchange).
+    var eventLoop: any EventLoop { get }
     func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws
     func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool
     func abort(_ exchange: Int)
@@ -45,7 +47,10 @@ struct HTTP1RelayExchange<Connection: HTTP1RelayConnection>: FastRelayClient {
     /// Strong: the handler holds the relay's stream only while its exchange is current, which ends the cycle.
     let connection: Connection
     let exchange: Int
-    let eventLoop: any EventLoop
+
+    /// Not stored: two words fit in an existential's inline buffer, so the relay holding this as `any
+    /// FastRelayClient` does not box it on the heap for every request.
+    var eventLoop: any EventLoop { connection.eventLoop }
 
     func respond(_ fields: [H2Field], endStream: Bool) throws {
         try connection.respond(exchange, fields, endStream: endStream)

@@ -102,12 +102,36 @@ enum RequestModel {
             var end = start
             while end < bytes.count, end - start <= 100, isModelCharacter(bytes[end]) { end += 1 }
             guard end < bytes.count, bytes[end] == UInt8(ascii: "\""), end > start else { return nil }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            return interned(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
         }
         return nil
     }
 
     private static let modelKey = Array(#""model""#.utf8)
+
+    /// The first `internLimit` different names seen, kept: a name is one string for the process's life instead of an
+    /// allocation per request (most names are longer than the 15 bytes a string holds inline), and the metrics'
+    /// label comparisons see the same string each time. Bounded, as the names are the clients' to choose.
+    private static let names = Mutex<[String]>([])
+    static let internLimit = 64
+
+    static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
+        let found = names.withLock { names -> String? in
+            for name in names where name.utf8.count == bytes.count {
+                let equal = name.utf8.withContiguousStorageIfAvailable { stored in
+                    memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+                }
+                if equal == true { return name }
+            }
+            return nil
+        }
+        if let found { return found }
+        let name = String(decoding: bytes, as: UTF8.self)
+        names.withLock { names in
+            if names.count < internLimit, !names.contains(name) { names.append(name) }
+        }
+        return name
+    }
 
     private static func isModelCharacter(_ byte: UInt8) -> Bool {
         switch byte {
