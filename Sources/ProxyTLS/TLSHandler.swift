@@ -52,6 +52,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var spare: ByteBuffer?
     /// The previous flush's batch array, emptied: swapped in so that a flush allocates no new array.
     private var spareBatch: [(ByteBuffer, EventLoopPromise<Void>?)] = []
+    /// The last small ciphertext buffer, for the next flush: the socket has usually written and let go of it by
+    /// then, so it is filled again in place instead of allocated. Only small ones are kept (an idle connection holds
+    /// it), and one still queued in the channel is not touched: `clear()` would make a new one.
+    private var spareCiphertext: ByteBuffer?
+    static let spareCiphertextLimit = 4096
 
     public init(
         session: TLSSession,
@@ -395,9 +400,16 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             return
         }
-        var ciphertext = allocator.buffer(capacity: pending)
+        var ciphertext: ByteBuffer
+        if pending <= Self.spareCiphertextLimit, var spare = spareCiphertext.take() {
+            spare.clear()
+            ciphertext = spare
+        } else {
+            ciphertext = allocator.buffer(capacity: pending)
+        }
         ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { session.takeCiphertext(into: $0) }
         context.write(wrapOutboundOut(ciphertext), promise: promise)
+        if ciphertext.capacity <= Self.spareCiphertextLimit { spareCiphertext = ciphertext }
     }
 
     private func sendCloseNotify(context: ChannelHandlerContext, then next: @escaping () -> Void) {

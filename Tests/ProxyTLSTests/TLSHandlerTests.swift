@@ -118,6 +118,31 @@ final class SlowSocket: ChannelOutboundHandler {
         #expect(String(decoding: buffer.prefix(count), as: UTF8.self) == parts.joined(), "one record holds both parts")
     }
 
+    /// Small flushes reuse their ciphertext buffer once the socket let go of it; one the socket still holds is left
+    /// as it is. Three flushes, the first two held until after the third: every byte arrives, in order.
+    @Test func ciphertextBuffersAreReusedOnlyWhenTheSocketLetGo() throws {
+        let (channel, socket, client) = try connectedChannel()
+        var expected: [UInt8] = []
+        for (index, letter) in "abc".utf8.enumerated() {
+            let part = [UInt8](repeating: letter, count: 300 + index)
+            expected += part
+            channel.write(ByteBuffer(bytes: part), promise: nil)
+            channel.flush()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(socket.held.count == 3)
+        socket.release()
+        for letter in "de".utf8 {
+            let part = [UInt8](repeating: letter, count: 200)
+            expected += part
+            channel.write(ByteBuffer(bytes: part), promise: nil)
+            channel.flush()
+            channel.embeddedEventLoop.run()
+            socket.release()  // let go: the next flush fills the same buffer again
+        }
+        #expect(decrypt(socket.delivered, with: client).data == expected)
+    }
+
     @Test func halfCloseSendsCloseNotifyAfterTheData() throws {
         let (channel, socket, client) = try connectedChannel()
         channel.write(ByteBuffer(string: "last words"), promise: nil)

@@ -79,6 +79,9 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     /// The channel's allocator, read once: `context.channel` costs a retain and a release per use.
     private var allocator = ByteBufferAllocator()
+    /// The last response head's buffer: TLS has encrypted it and let go of it by the next response, so it is filled
+    /// again in place instead of allocated (`clear()` makes a new one if it is still held).
+    private var spareHead: ByteBuffer?
 
     /// The channel's loop, from when the handler is added (before any exchange) on.
     private var loop: (any EventLoop)?
@@ -280,12 +283,14 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
-        var head = allocator.buffer(capacity: 512)
+        var head = spareHead.take() ?? allocator.buffer(capacity: 512)
+        head.clear()
         guard
             let framing = HTTP1ResponseWriter.head(fields, endStream: endStream, close: closeAfterExchange, into: &head)
         else { throw ChannelError.inappropriateOperationForState }
         self.framing = framing
         context.write(wrapOutboundOut(head), promise: nil)
+        if head.capacity <= 2048 { spareHead = head }
         if endStream {
             end(context)
         } else {
