@@ -57,7 +57,27 @@ func measure(_ name: String, tasks: Int, _ body: @escaping Body) async throws {
             format: "tasks %d  %8.1f ns/call (wall per task)  %6.2f M calls/s total", tasks, perCall, throughput / 1e6))
 }
 
+/// The benchmark mock's JSON response (587 bytes; `usage` last, as the API sends it).
+let messageJSON = Array(
+    (#"{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","#
+        + #""content":[{"type":"text","text":"Hello! I'm Claude, an AI assistant made by Anthropic. This is a fixed "#
+        + #"response from the benchmark mock upstream. It is padded to roughly the size of a short real completion "#
+        + #"so that body copying costs are representative of small, non-streaming Messages API calls."}],"#
+        + #""stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"#
+        + #""cache_read_input_tokens":0,"output_tokens":58,"service_tier":"standard"}}"#).utf8)
+
 let cases: [(String, Body)] = [
+    (
+        "UsageObserver JSON body (587 B, one chunk)",
+        { n in
+            var sum = 0
+            for _ in 0..<n {
+                var observer = UsageObserver(contentType: "application/json")
+                sum &+= messageJSON.withUnsafeBytes { observer.finish(last: $0) }.outputTokens
+            }
+            return sum
+        }
+    ),
     (
         "Balancer.pick (round robin, 8 accounts)",
         { n in

@@ -93,13 +93,14 @@ import Testing
     }
 
     /// The real shapes: a tool input holding its own `usage` key, text with escaped quotes, the `cache_creation`
-    /// sub-object (whose `ephemeral_*_input_tokens` must not be taken for `input_tokens`), odd spacing.
+    /// sub-object (whose `ephemeral_*_input_tokens` must not be taken for `input_tokens`), odd spacing, and a string
+    /// inside `usage` with escaped quotes and an escaped backslash before its closing quote.
     @Test func jsonUsageIsTheMessagesOwnAmongLookAlikes() {
         let body = #"""
             {"id":"msg_1","content":[{"type":"text","text":"say \"usage\": {\"input_tokens\": 99}"},
             {"type":"tool_use","name":"t","input":{"usage":{"input_tokens":77,"output_tokens":88}}}],
             "usage" : { "input_tokens" : 21, "cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":0},
-            "cache_creation_input_tokens":5,"cache_read_input_tokens":1000,"output_tokens":34,
+            "cache_creation_input_tokens":5,"cache_read_input_tokens":1000,"note":"\"output_tokens\":99 \\","output_tokens":34,
             "server_tool_use":{"web_search_requests":0},"service_tier":"standard"}}
             """#
         for split in [1, 13, body.utf8.count] {

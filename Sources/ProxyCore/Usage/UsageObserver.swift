@@ -29,13 +29,18 @@ public struct UsageObserver: Sendable {
 
     /// `prefix` (lower case) begins `text` in any case, compared without making a lower-cased copy of `text`.
     static func hasPrefix(_ text: String, lowercased prefix: StaticString) -> Bool {
-        var utf8 = text.utf8.makeIterator()
-        for expected in UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount) {
-            guard let byte = utf8.next() else { return false }
-            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
-            if lowered != expected { return false }
+        let expected = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        func matches(_ utf8: some Sequence<UInt8>) -> Bool {
+            var iterator = utf8.makeIterator()
+            for byte in expected {
+                guard let next = iterator.next() else { return false }
+                let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(next) ? next | 0x20 : next
+                if lowered != byte { return false }
+            }
+            return true
         }
-        return true
+        // Over contiguous bytes when the string has them (native strings do), else its UTF-8 view.
+        return text.utf8.withContiguousStorageIfAvailable { matches($0) } ?? matches(text.utf8)
     }
 
     /// Concrete (not generic) so the scan is compiled for raw bytes: a generic collection walked element by
@@ -195,30 +200,21 @@ enum UsageScan {
 
     static func lastUsage(in bytes: UnsafeRawBufferPointer) -> Counts {
         var counts = Counts()
-        guard let open = lastUsageObject(in: bytes) else { return counts }
+        guard let open = lastUsageObject(in: bytes), let base = bytes.baseAddress else { return counts }
+        let count = bytes.count
         var index = open + 1
         var depth = 1
-        var inString = false
-        var keyStart = -1
         var lastKey: (start: Int, end: Int)?
-        while index < bytes.count, depth > 0 {
+        while index < count, depth > 0 {
             let byte = bytes[index]
-            if inString {
-                if byte == UInt8(ascii: "\\") {
-                    index += 2
-                    continue
-                }
-                if byte == UInt8(ascii: "\"") {
-                    inString = false
-                    if depth == 1 { lastKey = (keyStart, index) }
-                }
-                index += 1
-                continue
-            }
             switch byte {
             case UInt8(ascii: "\""):
-                inString = true
-                keyStart = index + 1
+                // A string, jumped over with memchr (most of the object's bytes are its keys).
+                let start = index + 1
+                guard let end = closingQuote(base, from: start, count: count) else { return counts }
+                if depth == 1 { lastKey = (start, end) }
+                index = end + 1
+                continue
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
                 lastKey = nil
@@ -226,7 +222,7 @@ enum UsageScan {
                 depth -= 1
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
                 var value = 0
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                while index < count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
                     value = value &* 10 &+ Int(bytes[index] - UInt8(ascii: "0"))
                     index += 1
                 }
@@ -243,6 +239,25 @@ enum UsageScan {
             index += 1
         }
         return counts
+    }
+
+    /// The index of the `"` that closes a string whose contents start at `start` (one not escaped by an odd run of
+    /// backslashes before it), nil if the bytes end first.
+    private static func closingQuote(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int? {
+        var from = start
+        while from < count {
+            guard let found = memchr(base + from, Int32(UInt8(ascii: "\"")), count - from) else { return nil }
+            let quote = UnsafeRawPointer(found) - base
+            var backslashes = 0
+            while quote - backslashes - 1 >= start,
+                base.load(fromByteOffset: quote - backslashes - 1, as: UInt8.self) == UInt8(ascii: "\\")
+            {
+                backslashes += 1
+            }
+            if backslashes % 2 == 0 { return quote }
+            from = quote + 1
+        }
+        return nil
     }
 
     /// The index of the `{` opening the last `"usage": {` in the bytes.
