@@ -40,8 +40,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     /// instead of copied into the observer.
     private var jsonChunk: ByteBuffer?
     private var isEventStream = false
-    private var sentAt: ContinuousClock.Instant
-    private var firstByte: ContinuousClock.Instant?
+    private var sentAt: NIODeadline
+    private var firstByte: NIODeadline?
     /// Response bytes passed to the client but not yet given back upstream: the client's queue is full.
     private var heldBack = 0
     private var clientBlocked = false
@@ -65,7 +65,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         self.shared = shared
         let requestID = FastRequestID.next()
         self.requestID = requestID
-        let started = ContinuousClock.now
+        let started = NIODeadline.now()
         sentAt = started
         // Logged without the query (it may carry something private), as the async relay does.
         let logged = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(path[..<$0]) } ?? path
@@ -133,7 +133,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         self.token = token
         record.account = id
         phase = .waitingForHead
-        sentAt = .now
+        sentAt = .now()
         if length > 0 { opened.handler.send(streamID: opened.streamID, body, endStream: true) }
         arm(shared.relay.responseHeaderTimeout)
     }
@@ -141,7 +141,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     func responseHead(_ head: [H2Field]) {
         guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
-        shared.relay.metrics?.upstreamAnswered(after: .now - sentAt)
+        shared.relay.metrics?.upstreamAnswered(after: RelayRecord.duration(.now() - sentAt))
         let rateLimit = shared.relay.balancer.record(status: status, for: account) { name in
             head[field: name]?.trimmingCharacters(in: .whitespaces)
         }
@@ -217,9 +217,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         let count = bytes.readableBytes
         let open = client.write(bytes, endStream: false)
         if firstByte == nil {
-            let now = ContinuousClock.now
+            let now = NIODeadline.now()
             firstByte = now
-            shared.relay.metrics?.firstByte(after: now - record.started)
+            shared.relay.metrics?.firstByte(after: RelayRecord.duration(now - record.started))
         }
         if open && !clientBlocked {
             upstream.handler.consume(streamID: upstream.id, count)

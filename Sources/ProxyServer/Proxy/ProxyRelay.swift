@@ -71,7 +71,7 @@ public struct ProxyRelay: Sendable {
     ) async throws -> Response {
         let requestID = context.id
         var record = RelayRecord(
-            requestID: requestID, method: request.method.rawValue, path: request.uri.path, started: .now,
+            requestID: requestID, method: request.method.rawValue, path: request.uri.path, started: .now(),
             logger: context.logger, metrics: metrics)
         guard let identity = authentication.identify(request.headers) else {
             metrics?.authenticationFailed(area: "v1")
@@ -249,7 +249,7 @@ public struct ProxyRelay: Sendable {
         answer.body.withUnsafeReadableBytes { observer.observe($0) }
         let counted = observer.finish()
         usage?.record(counted, for: answer.account, clientKey: record.client)
-        record.finish(status: answer.status, usage: counted, firstByte: .now)
+        record.finish(status: answer.status, usage: counted, firstByte: .now())
         return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: answer.body))
     }
 
@@ -342,7 +342,7 @@ public struct ProxyRelay: Sendable {
             body: ResponseBody { writer in
                 // Usage is read from the bytes as they pass; they are written unchanged.
                 var observer = UsageObserver(contentType: contentType)
-                var firstByte: ContinuousClock.Instant?
+                var firstByte: NIODeadline?
                 var failure: String?
                 var delivered = false
                 defer {
@@ -358,8 +358,8 @@ public struct ProxyRelay: Sendable {
                         chunk.withUnsafeReadableBytes { observer.observe($0) }
                         try await writer.write(chunk)
                         if firstByte == nil {
-                            firstByte = .now
-                            metrics?.firstByte(after: firstByte! - finalRecord.started)
+                            firstByte = .now()
+                            metrics?.firstByte(after: RelayRecord.duration(firstByte! - finalRecord.started))
                         }
                     }
                 } catch {
