@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ProxyCore
 import Synchronization
 
@@ -116,27 +117,34 @@ enum RequestModel {
 
     private static let modelKey = Array(#""model""#.utf8)
 
-    /// The first `internLimit` different names seen, kept: a name is one string for the process's life instead of an
-    /// allocation per request (most names are longer than the 15 bytes a string holds inline), and the metrics'
-    /// label comparisons see the same string each time. Bounded, as the names are the clients' to choose.
-    private static let names = Mutex<[String]>([])
+    /// The first `internLimit` different names seen on a thread, kept: a name is one string for the thread's life
+    /// instead of an allocation per request (most names are longer than the 15 bytes a string holds inline), and
+    /// the metrics' label comparisons see the same string each time. Per thread (each event loop its own) so that
+    /// no lock is shared between loops; bounded, as the names are the clients' to choose.
+    /// Only ever touched by the thread it belongs to: that is what makes sharing it through the thread-specific
+    /// variable safe.
+    private final class Names: @unchecked Sendable {
+        var names: [String] = []
+    }
+    private static let perThread = ThreadSpecificVariable<Names>()
     static let internLimit = 64
 
     static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
-        let found = names.withLock { names -> String? in
-            for name in names where name.utf8.count == bytes.count {
-                let equal = name.utf8.withContiguousStorageIfAvailable { stored in
-                    memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
-                }
-                if equal == true { return name }
+        let table: Names
+        if let current = perThread.currentValue {
+            table = current
+        } else {
+            table = Names()
+            perThread.currentValue = table
+        }
+        for name in table.names where name.utf8.count == bytes.count {
+            let equal = name.utf8.withContiguousStorageIfAvailable { stored in
+                memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
             }
-            return nil
+            if equal == true { return name }
         }
-        if let found { return found }
         let name = String(decoding: bytes, as: UTF8.self)
-        names.withLock { names in
-            if names.count < internLimit, !names.contains(name) { names.append(name) }
-        }
+        if table.names.count < internLimit { table.names.append(name) }
         return name
     }
 
