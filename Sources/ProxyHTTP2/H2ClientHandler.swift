@@ -47,7 +47,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             self.delegate = delegate
         }
 
-        func receivedHead(_ fields: [H2Field]) {
+        func receivedHead(_ fields: consuming [H2Field]) {
             if let head {
                 self.head = nil
                 head.succeed(fields)
@@ -155,9 +155,14 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
-    private func handle(_ events: [H2Event]) {
-        for event in events {
-            switch event {
+    private func handle(_ taken: consuming [H2Event]) {
+        var events = taken
+        for index in events.indices {
+            // Moved out of the array (a placeholder left behind), so that a response head reaches its reader as
+            // the only reference: the relay then edits it in place instead of copying it.
+            let event = events[index]
+            events[index] = .endStream(streamID: 0)
+            switch consume event {
             case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { continue }
                 // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
@@ -327,7 +332,8 @@ extension H2ClientHandler: Sendable {}
 /// Reads one upstream response on the connection's event loop (see `H2ClientHandler.open(_:endStream:delegate:)`).
 /// Exactly one of `responseEnded` and `streamFailed` ends the conversation.
 public protocol H2ClientStreamDelegate: AnyObject {
-    func responseHead(_ fields: [H2Field])
+    /// `fields` is the reader's own (usually the only reference): edited in place, it is not copied.
+    func responseHead(_ fields: consuming [H2Field])
     /// Give the bytes back with `consume(streamID:_:)` once passed on: until then they hold the window.
     func responseData(_ bytes: ByteBuffer)
     func responseEnded()

@@ -138,7 +138,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         arm(shared.relay.responseHeaderTimeout)
     }
 
-    func responseHead(_ head: [H2Field]) {
+    func responseHead(_ head: consuming [H2Field]) {
         guard case .waitingForHead = phase, let account else { return }
         status = Int(head[field: ":status"] ?? "") ?? 0
         shared.relay.metrics?.upstreamAnswered(after: RelayRecord.duration(.now() - sentAt))
@@ -163,8 +163,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             lastActivity = .coarseNow
             return
         }
-        var response = head
-        response.reserveCapacity(head.count + 3)
+        var response = consume head  // usually the only reference: edited in place
+        response.reserveCapacity(response.count + 3)
         var contentType: String?
         var hasDate = false
         // In place: the upstream's `:status` stays first; hop-by-hop fields (a superset of HTTP/2's
