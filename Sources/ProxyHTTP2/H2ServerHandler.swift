@@ -61,6 +61,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     private var flushScheduled = false
     /// Closes a connection without streams after `idleTimeout` (also one that never sends a request).
     private var idleTimer: Scheduled<Void>?
+    /// When the connection last ran out of streams; nil while streams are open. The timer is not cancelled when a
+    /// stream opens, nor made anew each time the streams run out (a busy connection does so every few requests):
+    /// when it fires it looks at this and waits out the rest if the connection has not been idle long enough.
+    private var idleSince: NIODeadline?
 
     /// Creates the handler and the sequence of request streams that `handle` iterates.
     public static func make(configuration: Configuration = Configuration()) throws(H2Error) -> (
@@ -91,11 +95,23 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         armIdleTimer()
     }
 
+    /// The connection has no streams (now, or from the start): it closes after `idleTimeout` unless one opens.
     private func armIdleTimer() {
+        idleSince = .now()
+        guard idleTimer == nil else { return }
+        scheduleIdleCheck(in: configuration.idleTimeout)
+    }
+
+    private func scheduleIdleCheck(in delay: TimeAmount) {
         guard let context else { return }
-        idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.idleTimeout) { [self] in
-            guard streams.isEmpty else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            idleTimer = nil
+            guard streams.isEmpty, let idleSince else { return }
+            let remaining = idleSince + configuration.idleTimeout - .now()
+            if remaining > .zero {
+                scheduleIdleCheck(in: remaining)
+                return
+            }
             session.goAway(errorCode: H2ErrorCode.noError)
             closeAfterFlush()
         }
@@ -203,8 +219,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleSince = nil
         streamsOpened += 1
         if configuration.maxStreamsPerConnection > 0, streamsOpened == configuration.maxStreamsPerConnection {
             // This stream is the last one served here (the GOAWAY's last-stream-id is this one).

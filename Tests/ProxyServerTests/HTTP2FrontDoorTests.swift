@@ -217,6 +217,38 @@ extension HTTP2FrontDoorTests {
         }
     }
 
+    /// The idle timeout runs from when the last stream ended, not from when the connection first ran out of
+    /// streams: requests every 100 ms for over twice the timeout keep the connection; after them it closes.
+    @Test func busyHTTP2ConnectionOutlivesTheIdleTimeoutThenCloses() async throws {
+        try await TestServer.withTLSServer({ $0.limits.idleTimeout = .milliseconds(400) }) { server, certificates in
+            let (answered, goAwayWhileBusy, closing) = try await blocking { () -> (Int, Bool, [H2Event]) in
+                let client = try H2TestClient(port: server.port, certificates: certificates)
+                var answered = 0
+                var goAwayWhileBusy = false
+                for _ in 0..<9 {
+                    let id = try client.get("/health")
+                    let events = client.read(rounds: 200) { events in
+                        events.contains { if case .streamClosed(id, _) = $0 { true } else { false } }
+                    }
+                    if events.contains(where: { if case .headers(id, _, _) = $0 { true } else { false } }) {
+                        answered += 1
+                    }
+                    if events.contains(where: { if case .goAway = $0 { true } else { false } }) {
+                        goAwayWhileBusy = true
+                    }
+                    Thread.sleep(forTimeInterval: 0.1)
+                }
+                let closing = client.read(rounds: 50) { events in
+                    events.contains { if case .goAway = $0 { true } else { false } }
+                }
+                return (answered, goAwayWhileBusy, closing)
+            }
+            #expect(answered == 9)
+            #expect(!goAwayWhileBusy)
+            #expect(closing.contains { if case .goAway(_, H2ErrorCode.noError, _) = $0 { true } else { false } })
+        }
+    }
+
     @Test func idleHTTP2ConnectionIsClosed() async throws {
         try await TestServer.withTLSServer({ $0.limits.idleTimeout = .milliseconds(300) }) { server, certificates in
             let events = try await blocking { () -> [H2Event] in
