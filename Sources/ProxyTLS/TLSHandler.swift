@@ -75,9 +75,24 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Lifecycle
 
+    /// The end-of-turn flush, made once: a closure made for every flush was an allocation per response. It holds
+    /// the handler and its context until `handlerRemoved` lets go of it (a flush queued by then still runs).
+    private var deferredFlush: (() -> Void)?
+
     public func handlerAdded(context: ChannelHandlerContext) {
         allocator = context.channel.allocator
+        deferredFlush = { [self] in
+            flushScheduled = false
+            // A close in between has encrypted and flushed what was written.
+            guard case .active = state else { return }
+            encryptUnflushed(context: context)
+            context.flush()
+        }
         if context.channel.isActive { start(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        deferredFlush = nil
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -267,15 +282,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.flush()
                 return
             }
-            guard !flushScheduled else { return }
+            guard !flushScheduled, let deferredFlush else { return }
             flushScheduled = true
-            context.eventLoop.assumeIsolated().execute { [self] in
-                flushScheduled = false
-                // A close in between has encrypted and flushed what was written.
-                guard case .active = state else { return }
-                encryptUnflushed(context: context)
-                context.flush()
-            }
+            context.eventLoop.assumeIsolated().execute(deferredFlush)
         case .outputClosed, .closing, .closed:
             context.flush()
         }
