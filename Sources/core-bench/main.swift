@@ -66,7 +66,34 @@ let messageJSON = Array(
         + #""stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":25,"cache_creation_input_tokens":0,"#
         + #""cache_read_input_tokens":0,"output_tokens":58,"service_tier":"standard"}}"#).utf8)
 
+/// The benchmark mock's event stream (6.8 KB, 50 content deltas), as one chunk.
+let eventStream: [UInt8] = {
+    var text = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":"
+    text += "{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":"
+    text += "\"content_block_start\",\"index\":0}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n"
+    for index in 0..<50 {
+        text += "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":"
+        text += "{\"type\":\"text_delta\",\"text\":\"token \(index) of the benchmark stream, padded a bit more\"}}\n\n"
+    }
+    text += "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    text += "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+    text += "\"usage\":{\"output_tokens\":58}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    return Array(text.utf8)
+}()
+
 let cases: [(String, Body)] = [
+    (
+        "UsageObserver event stream (one chunk)",
+        { n in
+            var sum = 0
+            for _ in 0..<n {
+                var observer = UsageObserver(contentType: "text/event-stream")
+                eventStream.withUnsafeBytes { observer.observe($0) }
+                sum &+= observer.finish().outputTokens
+            }
+            return sum
+        }
+    ),
     (
         "UsageObserver JSON body (587 B, one chunk)",
         { n in

@@ -105,8 +105,7 @@ public struct UsageObserver: Sendable {
         // Most lines are `data:` or empty: the first byte settles them without a call to memcmp.
         guard available > 0, pointer.load(as: UInt8.self) == UInt8(ascii: "e") else { return available == 0 }
         let prefix: StaticString = "event:"
-        let compared = min(available, prefix.utf8CodeUnitCount)
-        return memcmp(pointer, prefix.utf8Start, compared) == 0
+        return same(pointer, prefix.utf8Start, min(available, prefix.utf8CodeUnitCount))
     }
 
     /// The SSE events that carry usage; every other event's data lines are skipped.
@@ -139,11 +138,20 @@ public struct UsageObserver: Sendable {
     }
 
     private static func starts(_ bytes: UnsafeRawPointer, _ count: Int, with prefix: StaticString) -> Bool {
-        count >= prefix.utf8CodeUnitCount && memcmp(bytes, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0
+        count >= prefix.utf8CodeUnitCount && same(bytes, prefix.utf8Start, prefix.utf8CodeUnitCount)
     }
 
     fileprivate static func equals(_ bytes: UnsafeRawPointer, _ count: Int, _ text: StaticString) -> Bool {
-        count == text.utf8CodeUnitCount && memcmp(bytes, text.utf8Start, count) == 0
+        count == text.utf8CodeUnitCount && same(bytes, text.utf8Start, count)
+    }
+
+    /// A byte loop: for the few bytes of a field name, cheaper than a call to `memcmp` (a seventh of the cost of
+    /// reading a 7 KB event stream went to such calls).
+    private static func same(_ bytes: UnsafeRawPointer, _ text: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        for offset in 0..<count where bytes.load(fromByteOffset: offset, as: UInt8.self) != text[offset] {
+            return false
+        }
+        return true
     }
 
     /// The body is complete: the usage it reported (requests = 1 plus whatever token counts were found).
