@@ -75,6 +75,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: - Lifecycle
 
+    /// Flushes wait for the end of the event-loop turn (the default: an HTTP/1.1 response's head, body and end
+    /// leave as one record). Off for a protocol handler that already flushes once per turn (HTTP/2's): waiting
+    /// again would only hold its frames back by one more turn of the loop.
+    public var defersFlushes = true
+
     /// The end-of-turn flush, made once: a closure made for every flush was an allocation per response. It holds
     /// the handler and its context until `handlerRemoved` lets go of it (a flush queued by then still runs).
     private var deferredFlush: (() -> Void)?
@@ -277,7 +282,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .active:
             // A writer that keeps writing without giving the loop back must still meet the socket's backpressure:
             // past a few records the flush happens now.
-            if unflushedBytes >= Self.recordSize * 4 {
+            if unflushedBytes >= Self.recordSize * 4 || !defersFlushes {
                 encryptUnflushed(context: context)
                 context.flush()
                 return

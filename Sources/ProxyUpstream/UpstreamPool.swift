@@ -171,7 +171,9 @@ public final class UpstreamPool: Sendable {
                     let operations = channel.pipeline.syncOperations
                     if let tls {
                         let session = try tls.makeClientSession(serverName: origin.host)
-                        try operations.addHandler(TLSHandler(session: session))
+                        let tlsHandler = TLSHandler(session: session)
+                        tlsHandler.defersFlushes = false  // the HTTP/2 handler flushes once per loop turn itself
+                        try operations.addHandler(tlsHandler)
                         try operations.addHandler(
                             RequireH2(origin: origin, logger: pool.logger, onNegotiated: configuration.onNegotiated))
                     }

@@ -143,6 +143,19 @@ final class SlowSocket: ChannelOutboundHandler {
         #expect(decrypt(socket.delivered, with: client).data == expected)
     }
 
+    /// For a protocol handler that flushes once per loop turn itself (HTTP/2), a flush goes out at once: no
+    /// second wait for the end of the turn.
+    @Test func aHandlerThatDoesNotDeferFlushesWritesAtTheFlush() throws {
+        let (channel, socket, client) = try connectedChannel()
+        try channel.pipeline.syncOperations.handler(type: TLSHandler.self).defersFlushes = false
+        channel.write(ByteBuffer(string: "frames"), promise: nil)
+        #expect(socket.held.isEmpty, "nothing is encrypted before the flush")
+        channel.flush()
+        #expect(socket.held.count == 1, "written at the flush, without running the loop")
+        socket.release()
+        #expect(decrypt(socket.delivered, with: client).data == Array("frames".utf8))
+    }
+
     @Test func halfCloseSendsCloseNotifyAfterTheData() throws {
         let (channel, socket, client) = try connectedChannel()
         channel.write(ByteBuffer(string: "last words"), promise: nil)

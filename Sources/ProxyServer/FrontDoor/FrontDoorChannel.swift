@@ -57,6 +57,8 @@ public struct FrontDoorChannel: ServerChildChannel {
             if negotiatedProtocol == "h2" {
                 protocolReady = channel.eventLoop.makeCompletedFuture {
                     let (handler, streams) = try H2ServerHandler.make(configuration: http2Configuration)
+                    // The HTTP/2 handler flushes once per loop turn itself.
+                    try channel.pipeline.syncOperations.handler(type: TLSHandler.self).defersFlushes = false
                     try channel.pipeline.syncOperations.addHandler(handler)
                     return .http2(streams)
                 }
