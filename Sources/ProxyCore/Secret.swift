@@ -10,6 +10,9 @@ public struct Secret: Sendable, Hashable, CustomStringConvertible, CustomDebugSt
 
     public var isEmpty: Bool { value.isEmpty }
 
+    /// This token as an `Authorization` value: `Bearer <token>`, itself a secret.
+    public var bearer: Secret { Secret("Bearer " + value) }
+
     /// The last 4 characters, the most an operator may see (`token_hint`).
     public var hint: String { value.count > 12 ? String(value.suffix(4)) : "" }
 

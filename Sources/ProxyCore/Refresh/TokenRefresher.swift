@@ -34,7 +34,7 @@ public actor TokenRefresher {
         init(token: Secret, expiresAt: Date) {
             self.token = token
             self.expiresAt = expiresAt
-            authorization = Secret("Bearer " + token.reveal())
+            authorization = token.bearer
         }
     }
 

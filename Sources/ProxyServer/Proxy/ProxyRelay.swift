@@ -301,7 +301,7 @@ public struct ProxyRelay: Sendable {
         let requestID = context.id
         let fields = UpstreamRequestHeaders.fields(
             method: request.method.rawValue, authority: pools.origin.authority, path: request.uri.description,
-            client: headers, authorization: "Bearer \(token.reveal())",
+            client: headers, authorization: token.bearer.reveal(),
             bodyLength: body.readableBytes > 0 ? body.readableBytes : nil, extra: extraHeaders)
         do {
             return .response(

@@ -117,18 +117,18 @@ enum RequestModel {
 
     private static let modelKey = Array(#""model""#.utf8)
 
-    /// The first `internLimit` different names seen on a thread, kept: a name is one string for the thread's life
-    /// instead of an allocation per request (most names are longer than the 15 bytes a string holds inline), and
-    /// the metrics' label comparisons see the same string each time. Per thread (each event loop its own) so that
-    /// no lock is shared between loops; bounded, as the names are the clients' to choose.
-    /// Only ever touched by the thread it belongs to: that is what makes sharing it through the thread-specific
-    /// variable safe.
+    /// One thread's interned names. Only ever touched by the thread it belongs to: that is what makes sharing it
+    /// through the thread-specific variable safe.
     private final class Names: @unchecked Sendable {
         var names: [String] = []
     }
     private static let perThread = ThreadSpecificVariable<Names>()
     static let internLimit = 64
 
+    /// The first `internLimit` different names seen on a thread are kept: a name is one string for the thread's life
+    /// instead of an allocation per request (most names are longer than the 15 bytes a string holds inline), and
+    /// the metrics' label comparisons see the same string each time. Per thread (each event loop its own) so that
+    /// no lock is shared between loops; bounded, as the names are the clients' to choose.
     static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
         let table: Names
         if let current = perThread.currentValue {
