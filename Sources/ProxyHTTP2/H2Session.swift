@@ -40,6 +40,8 @@ public final class H2Session {
     private let allocator = ByteBufferAllocator()
     /// nghttp2's own allocations; released after the session (stored properties outlive `deinit`'s body).
     private let memoryPool = H2MemoryPool()
+    /// Where heads are laid out for nghttp2 (`nameValues`).
+    private let scratch = H2HeadScratch()
     /// Inside `receive`: how many bytes it was given (0 outside). DATA received meanwhile goes to `received`, and
     /// `dataSlices` says which event gets which part of it.
     private var receiving = 0
@@ -176,10 +178,13 @@ public final class H2Session {
                 code: Int32(NGHTTP2_ERR_START_STREAM_NOT_ALLOWED.rawValue), operation: "submit request",
                 detail: "peer sent GOAWAY")
         }
-        let streamID: Int32 = Self.withNameValues(fields) { nva, count in
-            guard !endStream else { return nghttp2_submit_request(handle, nil, nva, count, nil, nil) }
+        let nva = nameValues(fields)
+        let streamID: Int32
+        if endStream {
+            streamID = nghttp2_submit_request(handle, nil, nva, fields.count, nil, nil)
+        } else {
             var provider = H2Callbacks.bodyProvider
-            return nghttp2_submit_request(handle, nil, nva, count, &provider, nil)
+            streamID = nghttp2_submit_request(handle, nil, nva, fields.count, &provider, nil)
         }
         guard streamID > 0 else {
             throw H2Error(code: streamID, operation: "submit request", detail: Self.errorText(streamID))
@@ -196,10 +201,13 @@ public final class H2Session {
             throw H2Error(code: code, operation: "submit response", detail: Self.errorText(code))
         }
         if !endStream { outgoing[streamID] = OutgoingBody() }
-        let result: Int32 = Self.withNameValues(fields) { nva, count in
-            guard !endStream else { return nghttp2_submit_response(handle, streamID, nva, count, nil) }
+        let nva = nameValues(fields)
+        let result: Int32
+        if endStream {
+            result = nghttp2_submit_response(handle, streamID, nva, fields.count, nil)
+        } else {
             var provider = H2Callbacks.bodyProvider
-            return nghttp2_submit_response(handle, streamID, nva, count, &provider)
+            result = nghttp2_submit_response(handle, streamID, nva, fields.count, &provider)
         }
         if result != 0 {
             outgoing[streamID] = nil
@@ -374,47 +382,48 @@ public final class H2Session {
         return written
     }
 
-    /// Lays out header fields as `nghttp2_nv` values pointing into one contiguous buffer (nghttp2 copies them
-    /// during the submit call).
-    static func withNameValues<T>(_ fields: [H2Field], _ body: (UnsafePointer<nghttp2_nv>, Int) -> T) -> T {
-        // nghttp2 copies the fields when a head is submitted, so they need to live only through `body`: one stack
-        // allocation for their bytes and one for the name/value array, filled with memcpy (no arrays per head).
+    /// Lays out header fields as `nghttp2_nv` values pointing into the session's scratch space (nghttp2 copies
+    /// them during the submit call, so the space is reused by the next head). No closures: the fields are read in
+    /// place, where a loop inside `withUnsafeTemporaryAllocation`'s closures retained and released every string.
+    private func nameValues(_ fields: [H2Field]) -> UnsafePointer<nghttp2_nv> {
         var total = 0
-        for field in fields { total += field.name.utf8.count + field.value.utf8.count }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(total, 1)) { bytes in
-            withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(fields.count, 1)) { nameValues in
-                let base = bytes.baseAddress!
-                var offset = 0
-                for (index, field) in fields.enumerated() {
-                    let name = base + offset
-                    let nameLength = copy(field.name, to: name)
-                    offset += nameLength
-                    let value = base + offset
-                    let valueLength = copy(field.value, to: value)
-                    offset += valueLength
-                    (nameValues.baseAddress! + index).initialize(
-                        to: nghttp2_nv(
-                            name: name, value: value, namelen: nameLength, valuelen: valueLength,
-                            flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-                }
-                return body(UnsafePointer(nameValues.baseAddress!), fields.count)
-            }
+        for index in fields.indices { total += fields[index].name.utf8.count + fields[index].value.utf8.count }
+        let base = scratch.bytes(total)
+        let nameValues = scratch.nameValues(fields.count)
+        var offset = 0
+        for index in fields.indices {
+            let name = base + offset
+            let nameLength = Self.copy(fields[index].name, to: name)
+            offset += nameLength
+            let value = base + offset
+            let valueLength = Self.copy(fields[index].value, to: value)
+            offset += valueLength
+            (nameValues + index).initialize(
+                to: nghttp2_nv(
+                    name: name, value: value, namelen: nameLength, valuelen: valueLength,
+                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
         }
+        return UnsafePointer(nameValues)
     }
 
-    /// Copies a string's UTF-8 bytes to `destination`; returns how many.
+    /// Copies a string's UTF-8 bytes to `destination`; returns how many. Native strings are read in place; the
+    /// rest (none on Linux) through a copy, out of line so that the common path holds no reference of its own.
+    @inline(__always)
     private static func copy(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
         let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
             if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
             return utf8.count
         }
-        if let copied { return copied }
-        var count = 0
-        for byte in string.utf8 {
-            destination[count] = byte
-            count += 1
+        return copied ?? copyContiguous(string, to: destination)
+    }
+
+    @inline(never)
+    private static func copyContiguous(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        var string = string
+        return string.withUTF8 { utf8 in
+            if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
+            return utf8.count
         }
-        return count
     }
 }
 

@@ -14,7 +14,9 @@ public struct H2Field: Sendable, Hashable {
 extension Array where Element == H2Field {
     /// The first value of `name` (compare lower-case names; HTTP/2 field names are lower case on the wire).
     public subscript(field name: String) -> String? {
-        first { $0.name == name }?.value
+        // By index, in place: `first(where:)` would hand each field to its closure as a copy of both strings.
+        for index in indices where self[index].name == name { return self[index].value }
+        return nil
     }
 }
 

@@ -94,8 +94,14 @@ public final class UpstreamPools: Sendable {
         }
     }
 
-    /// The HTTP/2 pool of the calling thread's event loop, or the first one when called from elsewhere.
-    public var current: UpstreamPool { currentEntry.http2 }
+    /// The HTTP/2 pool of the calling thread's event loop, or the first one when called from elsewhere. Every
+    /// request of the fast relay asks, so only the pool is retained, not each entry looked at.
+    public var current: UpstreamPool {
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            for index in pools.indices where pools[index].loop === loop { return pools[index].http2 }
+        }
+        return pools[0].http2
+    }
 
     private var currentEntry: (loop: any EventLoop, http2: UpstreamPool, http1: HTTP1UpstreamPool) {
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop,

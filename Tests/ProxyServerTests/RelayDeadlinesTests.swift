@@ -86,6 +86,28 @@ import Testing
         #expect(owner.reached == 2)
     }
 
+    /// Emptying the list leaves the check scheduled (no cancel per request on a busy loop); the check that finds
+    /// nothing watched is the last one, until something is watched again.
+    @Test func checkRunsOnUntilItFindsNothingWatched() {
+        let loop = EmbeddedEventLoop()
+        let deadlines = RelayDeadlines.current(on: loop)
+        #expect(!deadlines.isChecking)
+        let first = Owner(Self.future)
+        deadlines.watch(first)
+        deadlines.release(first)
+        #expect(deadlines.isChecking)
+        let second = Owner(Self.future)
+        deadlines.watch(second)  // the same check serves it
+        second.deadline = Self.passed
+        loop.advanceTime(by: RelayDeadlines.resolution)
+        #expect(second.reached == 1)
+        #expect(!deadlines.isChecking, "nothing was left to watch")
+        loop.advanceTime(by: RelayDeadlines.resolution * 4)
+        #expect(first.reached == 0)
+        deadlines.watch(first)
+        #expect(deadlines.isChecking)
+    }
+
     /// Slots stay right through swap-removals in any order.
     @Test func slotsStayConsistentAsOwnersComeAndGo() {
         let loop = EmbeddedEventLoop()

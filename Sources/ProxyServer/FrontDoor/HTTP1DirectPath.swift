@@ -99,6 +99,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     /// Also how a closed connection is heard of: the pipeline's handlers are removed when the channel closes.
     func handlerRemoved(context: ChannelHandlerContext) {
         clientGone()
+        clock?.direct = nil
         clock = nil
         self.context = nil
     }

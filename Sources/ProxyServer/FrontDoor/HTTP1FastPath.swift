@@ -66,8 +66,10 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     private var closeWhenIdle = false
     private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
-    /// The byte-level front (`HTTP1DirectPath`), whose requests the clock counts too.
-    weak var direct: HTTP1DirectPath?
+    /// The byte-level front (`HTTP1DirectPath`), whose requests the clock counts too. Strong, and let go when either
+    /// handler is removed: a `weak` reference would give the direct path a side table, which makes every retain and
+    /// release of it (several per request) take the runtime's slow path.
+    var direct: HTTP1DirectPath?
     /// The hand-over id for the next request head: the direct path gave that request back for Hummingbird.
     private var pendingHandover: String?
     /// The client ended its side (TLS close_notify) while a request of ours was under way: Hummingbird, which ends
@@ -97,6 +99,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         idleTimer?.cancel()
         idleTimer = nil
         clientGone()
+        direct = nil
         self.context = nil
     }
 

@@ -21,15 +21,18 @@ enum HTTP1ResponseWriter {
     /// The status line and the fields, or nil when `:status` is missing or not a status. `endStream`: no body
     /// follows (framed as `content-length: 0` when the upstream did not say). `close`: `connection: close`.
     static func head(_ fields: [H2Field], endStream: Bool, close: Bool, into buffer: inout ByteBuffer) -> Framing? {
-        guard let code = fields.first(where: { $0.name == ":status" }).flatMap({ Int($0.value) }),
-            (100...999).contains(code)
-        else { return nil }
+        // Fields are read in place by index: a `for field in fields` loop copies each field, a retain and a release
+        // of both strings per field and pass, which was most of the cost of writing a head.
+        var code: Int?
         var hasLength = false
         var size = 96  // the status line and what may be added
-        for field in fields {
-            size += field.name.utf8.count + field.value.utf8.count + 4
-            if field.name.utf8.count == 14, field.name == "content-length" { hasLength = true }
+        for index in fields.indices {
+            let nameCount = fields[index].name.utf8.count
+            size += nameCount + fields[index].value.utf8.count + 4
+            if nameCount == 7, code == nil, fields[index].name == ":status" { code = Int(fields[index].value) }
+            if nameCount == 14, fields[index].name == "content-length" { hasLength = true }
         }
+        guard let code, (100...999).contains(code) else { return nil }
         let framing: Framing
         if code < 200 || code == 204 || code == 304 {
             framing = .none
@@ -50,12 +53,14 @@ enum HTTP1ResponseWriter {
             cursor.append(" ")
             cursor.append(reason)
             cursor.append("\r\n")
-            for field in fields {
+            for index in fields.indices {
                 // Hop by hop: this connection's framing is ours.
-                if field.name.utf8.first == UInt8(ascii: ":") || hopByHop.contains(field.name) { continue }
-                cursor.append(field.name)
+                if fields[index].name.utf8.first == UInt8(ascii: ":") || hopByHop.contains(fields[index].name) {
+                    continue
+                }
+                cursor.append(fields[index].name)
                 cursor.append(": ")
-                cursor.append(field.value)
+                cursor.append(fields[index].value)
                 cursor.append("\r\n")
             }
             if case .length = framing, !hasLength { cursor.append("content-length: 0\r\n") }
@@ -72,12 +77,20 @@ enum HTTP1ResponseWriter {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
 
+        /// Reads `text` in place (`withContiguousStorageIfAvailable` does not copy it, as `withUTF8` on a copy would).
         mutating func append(_ text: String) {
-            var text = text
-            text.withUTF8 { bytes in
-                guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+            let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+                guard let source = bytes.baseAddress, bytes.count > 0 else { return 0 }
                 out.baseAddress!.advanced(by: offset).copyMemory(from: source, byteCount: bytes.count)
-                offset += bytes.count
+                return bytes.count
+            }
+            if let copied {
+                offset += copied
+                return
+            }
+            for byte in text.utf8 {
+                out[offset] = byte
+                offset += 1
             }
         }
     }

@@ -42,16 +42,16 @@ struct FastRelay: H2StreamInterceptor {
         var path: String?
         var apiKey: String?
         var bearer: String?
-        for field in fields {
-            // By length first: a length costs less than a string comparison, and most names match none.
-            let name = field.name
-            switch name.utf8.count {
-            case 7 where name == ":method": method = field.value
-            case 5 where name == ":path": path = field.value
-            case 9 where apiKey == nil && name == "x-api-key": apiKey = field.value
-            case 13 where bearer == nil && name == "authorization":
-                bearer = ClientAuthentication.bearerToken(field.value)
-            case 16 where name == "content-encoding": return nil
+        for index in fields.indices {
+            // By length first: a length costs less than a string comparison, and most names match none. By index,
+            // in place: a `for field in fields` loop would retain and release both strings of every field.
+            switch fields[index].name.utf8.count {
+            case 7 where fields[index].name == ":method": method = fields[index].value
+            case 5 where fields[index].name == ":path": path = fields[index].value
+            case 9 where apiKey == nil && fields[index].name == "x-api-key": apiKey = fields[index].value
+            case 13 where bearer == nil && fields[index].name == "authorization":
+                bearer = ClientAuthentication.bearerToken(fields[index].value)
+            case 16 where fields[index].name == "content-encoding": return nil
             default: break
             }
         }

@@ -12,7 +12,8 @@ struct FieldNameSet: Sendable {
     func contains(_ name: String) -> Bool {
         let length = name.utf8.count
         guard length < byLength.count else { return false }
-        for candidate in byLength[length] where candidate == name { return true }
+        // By index, in place: iterating would copy the row and each name (a retain and a release apiece).
+        for index in byLength[length].indices where byLength[length][index] == name { return true }
         return false
     }
 }

@@ -14,7 +14,8 @@ protocol RelayDeadlineOwner: AnyObject {
 /// The fast path's deadlines on one event loop, checked together every `resolution`: one repeating task per busy
 /// loop instead of a scheduled task made and cancelled for every request. A deadline is thus met up to
 /// `resolution` late, well inside the timeouts it serves (seconds). Owners are kept in an array with their slot,
-/// so watching and letting go are O(1); the task runs only while something is watched.
+/// so watching and letting go are O(1). The task runs until a check finds nothing watched: it is not cancelled when
+/// the list empties, which on a busy loop happens between turns, so as not to schedule and cancel one per request.
 ///
 /// One per event-loop thread (`current`), used only on that thread: that is what makes it safe to share through the
 /// thread-specific variable.
@@ -54,13 +55,11 @@ final class RelayDeadlines: @unchecked Sendable {
             owners[slot] = last
             last.deadlineSlot = slot
         }
-        if owners.isEmpty {
-            check?.cancel()
-            check = nil
-        }
     }
 
     var watchedCount: Int { owners.count }
+    /// A check is scheduled.
+    var isChecking: Bool { check != nil }
 
     private func scheduleCheck() {
         check = eventLoop.assumeIsolated().scheduleTask(in: Self.resolution) { [self] in

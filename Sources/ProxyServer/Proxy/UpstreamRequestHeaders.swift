@@ -39,15 +39,15 @@ enum UpstreamRequestHeaders {
         fields.append(H2Field(":path", path))
         var version: String?
         var betas: [String] = []
-        for field in client where field.name.utf8.first != UInt8(ascii: ":") {
-            let name = field.name
-            if dropped.contains(name) {
-                if name == "anthropic-version", version == nil { version = field.value }
-                if name == "anthropic-beta" { addBetas(field.value, to: &betas) }
+        // By index, in place: a `for field in client` loop would retain and release both strings of every field.
+        for index in client.indices where client[index].name.utf8.first != UInt8(ascii: ":") {
+            if dropped.contains(client[index].name) {
+                if client[index].name == "anthropic-version", version == nil { version = client[index].value }
+                if client[index].name == "anthropic-beta" { addBetas(client[index].value, to: &betas) }
                 continue
             }
-            if !extra.isEmpty, extra.contains(where: { $0.name == name }) { continue }
-            fields.append(field)
+            if !extra.isEmpty, extra.contains(where: { $0.name == client[index].name }) { continue }
+            fields.append(client[index])
         }
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
             fields.append(H2Field(name, value))
