@@ -91,7 +91,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A close in between has encrypted and flushed what was written.
             guard case .active = state else { return }
             encryptUnflushed(context: context)
-            context.flush()
+            flushSocket(context)
         }
         if context.channel.isActive { start(context: context) }
     }
@@ -157,7 +157,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         writeCiphertext(context: context, promise: nil)
-        context.flush()
+        // Only when there is something to flush: an empty flush still passes the pipeline's head and the socket's
+        // checks, once per read.
+        if ciphertextUnflushed { flushSocket(context) }
         context.fireChannelReadComplete()
         readDuringHandshake(context: context)
     }
@@ -175,7 +177,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch session.handshake() {
         case .incomplete:
             writeCiphertext(context: context, promise: nil)
-            context.flush()
+            flushSocket(context)
         case .complete:
             timer?.cancel()
             timer = nil
@@ -187,7 +189,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 flushBeforeHandshake = false
                 encryptUnflushed(context: context)
             }
-            context.flush()
+            flushSocket(context)
         case .failed(let error):
             fail(context: context, error)
         }
@@ -284,14 +286,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // past a few records the flush happens now.
             if unflushedBytes >= Self.recordSize * 4 || !defersFlushes {
                 encryptUnflushed(context: context)
-                context.flush()
+                flushSocket(context)
                 return
             }
             guard !flushScheduled, let deferredFlush else { return }
             flushScheduled = true
             context.eventLoop.assumeIsolated().execute(deferredFlush)
         case .outputClosed, .closing, .closed:
-            context.flush()
+            flushSocket(context)
         }
     }
 
@@ -398,6 +400,15 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static let recordSize = 16 * 1024
 
+    /// Ciphertext was written towards the socket and not flushed since (every write to the head is
+    /// `writeCiphertext`'s, every flush `flushSocket`'s).
+    private var ciphertextUnflushed = false
+
+    private func flushSocket(_ context: ChannelHandlerContext) {
+        ciphertextUnflushed = false
+        context.flush()
+    }
+
     private func encryptCoalesced() -> OpenSSLError? {
         guard coalesced.readableBytes > 0 else { return nil }
         defer { coalesced.clear() }
@@ -407,6 +418,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes all pending ciphertext as one buffer; `promise` completes when it reaches the socket.
     private func writeCiphertext(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         let pending = session.pendingCiphertext
+        if pending > 0 || promise != nil { ciphertextUnflushed = true }
         guard pending > 0 else {
             // Keep promise order: an empty write completes after everything written before it.
             if let promise {
@@ -436,7 +448,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func flushAll(context: ChannelHandlerContext, then next: @escaping () -> Void) {
         let flushed = context.eventLoop.makePromise(of: Void.self)
         writeCiphertext(context: context, promise: flushed)
-        context.flush()
+        flushSocket(context)
         flushed.futureResult.assumeIsolated().whenComplete { _ in next() }
     }
 
@@ -461,7 +473,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             state = .closing(nil)
             let flushed = context.eventLoop.makePromise(of: Void.self)
             writeCiphertext(context: context, promise: flushed)
-            context.flush()
+            flushSocket(context)
             flushed.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
         context.fireErrorCaught(error)

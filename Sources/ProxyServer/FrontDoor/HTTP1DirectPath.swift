@@ -177,6 +177,10 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     func channelReadComplete(context: ChannelHandlerContext) {
         completeForwardedRead(context)
+        // While the connection is ours the next read is asked for here: with one pending, NIO skips its own
+        // (autoRead), which starts at the pipeline's tail and passes every handler behind this one.
+        if case .passingThrough = state { return }
+        read(context: context)
     }
 
     /// The handlers behind hear of a read's end only when bytes went to them; bytes passed on outside a read (the
