@@ -48,7 +48,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Scratch space for joining small writes into one record.
     private var coalesced = ByteBuffer()
     private var timer: Scheduled<Void>?
-    /// An empty plaintext buffer left over from a read that completed no record.
+    /// A plaintext buffer for the next read: one left over from a read that completed no record, or the last small
+    /// one passed on, which the handlers behind have usually let go of by the next read, so it is filled again in
+    /// place instead of allocated (`clear()` makes a new one if it is still held). Only small ones are kept from
+    /// reads passed on, as for `spareCiphertext`: an idle connection holds it.
     private var spare: ByteBuffer?
     /// The previous flush's batch array, emptied: swapped in so that a flush allocates no new array.
     private var spareBatch: [(ByteBuffer, EventLoopPromise<Void>?)] = []
@@ -200,13 +203,13 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// per socket read, however many records it held.
     private func readPlaintext(context: ChannelHandlerContext, hint: Int) {
         let capacity = min(max(hint, 1024), Self.maxPlaintextRead)
-        var plaintext: ByteBuffer
-        if let spare, spare.capacity >= capacity {
-            plaintext = spare
+        // Taken out of `spare` straight into the one variable: unique then, unless a handler behind still holds it.
+        var plaintext = spare.take() ?? allocator.buffer(capacity: capacity)
+        if plaintext.capacity >= capacity {
+            plaintext.clear()
         } else {
             plaintext = allocator.buffer(capacity: capacity)
         }
-        spare = nil
         while true {
             // SSL_read copies a record piecewise: a new buffer only once this one is full.
             if plaintext.writableBytes == 0 {
@@ -227,6 +230,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // read": it is not called (one call into OpenSSL per record, not one more per socket read).
                 if plaintext.readableBytes > 0 {
                     context.fireChannelRead(wrapInboundOut(plaintext))
+                    if plaintext.capacity <= Self.spareCiphertextLimit { spare = plaintext }
                 } else {
                     // A read that completed no record (part of a large one): keep the buffer for the next.
                     plaintext.clear()

@@ -21,6 +21,32 @@ import Testing
         return false
     }
 
+    /// A long value that comes again in the same place is the previous head's string (same storage); a changed one
+    /// is read anew, and a previous head with fewer fields is no obstacle.
+    @Test func repeatedLongValuesReuseThePreviousHeadsStrings() throws {
+        func parse(_ text: String, after previous: [H2Field]) -> HTTP1DirectHead? {
+            let parsed = Array(text.utf8).withUnsafeBytes { HTTP1DirectHead.parse($0, previous: previous) }
+            if case .head(let head) = parsed { return head }
+            return nil
+        }
+        func storage(_ text: String) -> UnsafeRawPointer? {
+            text.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+        }
+        let agent = "Anthropic/Python 0.75.0"
+        let key = "sk-ant-api03-0123456789abcdef0123456789"
+        let first = try #require(
+            parse("GET /v1/models HTTP/1.1\r\nUser-Agent: \(agent)\r\nX-Api-Key: \(key)\r\n\r\n", after: []))
+        let second = try #require(
+            parse(
+                "GET /v1/models HTTP/1.1\r\nUser-Agent: \(agent)\r\nX-Api-Key: \(key)x\r\nAccept: */*\r\n\r\n",
+                after: first.fields))
+        #expect(second.fields[field: "user-agent"] == agent)
+        #expect(storage(second.fields[2].value) == storage(first.fields[2].value), "the same string again")
+        #expect(second.fields[field: "x-api-key"] == key + "x", "a changed value is read anew")
+        #expect(storage(second.fields[3].value) != storage(first.fields[3].value))
+        #expect(second.fields[field: "accept"] == "*/*")
+    }
+
     @Test func plainPostIsReadWithItsFieldsInOrder() throws {
         let text =
             "POST /v1/messages?beta=true HTTP/1.1\r\nHost: localhost\r\nX-Api-Key:  sk-key \t\r\n"

@@ -10,7 +10,7 @@ import Testing
             #expect(id.utf8.count == 32)
             #expect(id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })
         }
-        // A per-process half, then a counter.
+        // A per-thread half, then a counter (both made on this thread).
         #expect(first.prefix(16) == second.prefix(16))
         let low = try #require(UInt64(first.suffix(16), radix: 16))
         #expect(UInt64(second.suffix(16), radix: 16) == low &+ 1)

@@ -42,14 +42,18 @@ struct HTTP1DirectHead {
         static let standard = Limits(length: ceiling, fields: 200)
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard) -> Parse {
+    /// `previous`: the connection's last head's fields. A field value that comes again, byte for byte and in the
+    /// same place (a client sends the same user agent, key and betas with every request), is that head's string
+    /// again instead of a new one.
+    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard, previous: [H2Field] = []) -> Parse {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
         let searched = min(bytes.count, limits.length)
         guard let length = endOfHead(base, searched) else {
             return searched == limits.length ? .unusual : .incomplete
         }
         guard length > 0 else { return .unusual }
-        var reader = LineReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields)
+        var reader = LineReader(
+            bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields, previous: previous)
         return reader.head().map { .head($0) } ?? .unusual
     }
 
@@ -74,11 +78,13 @@ struct HTTP1DirectHead {
 private struct LineReader {
     let bytes: UnsafeRawBufferPointer
     let maxFields: Int
+    let previous: [H2Field]
     var index = 0
 
-    init(bytes: UnsafeRawBufferPointer, maxFields: Int) {
+    init(bytes: UnsafeRawBufferPointer, maxFields: Int, previous: [H2Field]) {
         self.bytes = bytes
         self.maxFields = maxFields
+        self.previous = previous
     }
 
     mutating func head() -> HTTP1DirectHead? {
@@ -93,15 +99,17 @@ private struct LineReader {
                 guard index + 2 == bytes.count else { return nil }
                 break
             }
-            guard fields.count - 2 < maxFields, let (name, value) = fieldLine() else { return nil }
-            switch name {
-            case "content-length":
+            guard fields.count - 2 < maxFields, let (name, value) = fieldLine(at: fields.count) else { return nil }
+            // By length first: most names are none of these, and a length costs less than a comparison.
+            switch name.utf8.count {
+            case 14 where name == "content-length":
                 guard contentLength == nil, let length = Self.decimal(value) else { return nil }
                 contentLength = length
-            case "connection":
+            case 10 where name == "connection":
                 guard let closes = Self.connectionCloses(value) else { return nil }
                 close = close || closes
-            case "transfer-encoding", "expect", "upgrade", "content-encoding", "te", "http2-settings":
+            case 17 where name == "transfer-encoding", 6 where name == "expect", 7 where name == "upgrade",
+                16 where name == "content-encoding", 2 where name == "te", 14 where name == "http2-settings":
                 return nil
             default:
                 break
@@ -131,7 +139,7 @@ private struct LineReader {
     }
 
     /// `name: value` and its CRLF, or nil for anything else (a folded line, a bare CR or LF, a control byte).
-    private mutating func fieldLine() -> (String, String)? {
+    private mutating func fieldLine(at position: Int) -> (String, String)? {
         let nameStart = index
         while Self.isTokenByte(bytes[index]) { index += 1 }
         guard index > nameStart, bytes[index] == colon else { return nil }
@@ -149,7 +157,18 @@ private struct LineReader {
         }
         guard bytes[index + 1] == lf else { return nil }
         index += 2
-        return (name, FieldText.string(UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])))
+        let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+        return (name, repeated(value, at: position) ?? FieldText.string(value))
+    }
+
+    /// The previous head's value at `position` when it has these bytes; only long values are looked at (a short
+    /// string is stored inline, and made for less than the comparison costs).
+    private func repeated(_ value: UnsafeRawBufferPointer, at position: Int) -> String? {
+        guard value.count > 15, position < previous.count else { return nil }
+        let same = previous[position].value.utf8.withContiguousStorageIfAvailable { earlier in
+            earlier.count == value.count && memcmp(earlier.baseAddress!, value.baseAddress!, value.count) == 0
+        }
+        return same == true ? previous[position].value : nil
     }
 
     private mutating func matches(_ literal: StaticString) -> Bool {

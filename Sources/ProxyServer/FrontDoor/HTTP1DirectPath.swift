@@ -46,6 +46,8 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     private var buffer = ByteBuffer()
     /// The current request's head as it came, for a hand-over.
     private var headBytes: ByteBuffer?
+    /// The last head's fields, whose long values the next head reuses where they repeat (`HTTP1DirectHead.parse`).
+    private var lastFields: [H2Field] = []
     /// Which exchange is current: a finished one's calls are ignored.
     private var exchange = 0
     private var framing = HTTP1ResponseWriter.Framing.none
@@ -215,12 +217,16 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 return
             case .awaitingHead:
                 guard buffer.readableBytes > 0 else { return }
-                switch buffer.withUnsafeReadableBytes({ HTTP1DirectHead.parse($0, limits: limits) }) {
+                let parsed = buffer.withUnsafeReadableBytes {
+                    HTTP1DirectHead.parse($0, limits: limits, previous: lastFields)
+                }
+                switch parsed {
                 case .incomplete:
                     return
                 case .unusual:
                     state = .passingThrough
                 case .head(let head):
+                    lastFields = head.fields
                     take(head, context: context)
                 }
                 if buffer.readableBytes == 0 { buffer = ByteBuffer() }  // the storage goes with the last byte

@@ -163,6 +163,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             lastActivity = .coarseNow
             return
         }
+        // No attempt after this one: the request body, kept to replay it, goes (a large one is not held while the
+        // response streams, and the client connection's read buffer it lies in can be reused).
+        body = ByteBuffer()
         var response = consume head  // usually the only reference: edited in place
         response.reserveCapacity(response.count + 3)
         var contentType: String?

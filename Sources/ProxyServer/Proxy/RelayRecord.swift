@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import ProxyCore
-import Synchronization
 
 /// What is known about one `/v1` request while it is relayed, reported once when it ends: one log line (request
 /// id, client key label, account, model, status, time to first byte, duration, tokens — never a secret) and the
@@ -62,14 +61,31 @@ struct RelayRecord: Sendable {
     }
 }
 
-/// Request ids of fast-path requests, in the form of Hummingbird's `RequestID` (32 hex digits: a random half per
-/// process and a counter), made with one allocation (Hummingbird's formatting makes three strings per id).
+/// Request ids of fast-path requests, in the form of Hummingbird's `RequestID` (32 hex digits: a random half and a
+/// counter), made with one allocation (Hummingbird's formatting makes three strings per id). Each event-loop thread
+/// has its own random half and counter: one counter shared by the loops was an atomic write to the same cache line
+/// from both for every request.
 enum FastRequestID {
-    private static let high = UInt64.random(in: .min ... .max)
-    private static let counter = Atomic<UInt64>(UInt64.random(in: .min ... .max))
+    /// Only ever touched by the thread it belongs to: that is what makes sharing it through the thread-specific
+    /// variable safe.
+    private final class Generator: @unchecked Sendable {
+        let high = UInt64.random(in: .min ... .max)
+        var counter = UInt64.random(in: .min ... .max)
+    }
+
+    private static let perThread = ThreadSpecificVariable<Generator>()
 
     static func next() -> String {
-        let low = counter.wrappingAdd(1, ordering: .relaxed).oldValue
+        let generator: Generator
+        if let current = perThread.currentValue {
+            generator = current
+        } else {
+            generator = Generator()
+            perThread.currentValue = generator
+        }
+        let high = generator.high
+        let low = generator.counter
+        generator.counter &+= 1
         return String(unsafeUninitializedCapacity: 32) { bytes in
             let digits: StaticString = "0123456789abcdef"
             func put(_ value: UInt64, at offset: Int) {
