@@ -36,10 +36,14 @@ public enum FieldText {
     static func known(_ bytes: UnsafeRawBufferPointer) -> String? {
         guard bytes.count < byLength.count else { return nil }
         for text in byLength[bytes.count] {
-            let equal = text.utf8.withContiguousStorageIfAvailable { memcmpEqual($0, bytes) } ?? false
-            if equal { return text }
+            if equals(text, bytes) { return text }
         }
         return nil
+    }
+
+    /// Whether `text` has exactly these bytes.
+    public static func equals(_ text: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        text.utf8.withContiguousStorageIfAvailable { memcmpEqual($0, bytes) } ?? text.utf8.elementsEqual(bytes)
     }
 
     private static func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeRawBufferPointer) -> Bool {

@@ -32,7 +32,10 @@ public final class H2Session {
     private var events: [H2Event] = []
     /// The header block being received: its stream, fields so far, and size as RFC 9113 §6.5.2 counts it (name +
     /// value + 32 per field). One at a time: a block's frames are contiguous on the connection (§4.3).
-    private var block: (streamID: Int32, fields: [H2Field], size: Int)?
+    private var block: HeaderBlock?
+    /// Long values of the connection's last header blocks by position, which a next block that repeats them
+    /// reuses (`HeaderBlock.add`).
+    private var recentValues: [String] = []
     /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
     private let maxHeaderListSize: Int
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
@@ -278,32 +281,27 @@ public final class H2Session {
     }
 
     func beginHeaders(streamID: Int32) {
-        var fields: [H2Field] = []
-        fields.reserveCapacity(16)
-        block = (streamID, fields, 0)
+        block = HeaderBlock(streamID: streamID)
     }
 
     /// Adds a field to the block being received; false when the block grew past our header list limit (the
     /// stream is then reset; HPACK can expand a small frame into a large list, so frame sizes are no bound).
     func header(streamID: Int32, name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let current = block, current.streamID == streamID else { return false }
-        let size = current.size + name.count + value.count + 32
-        guard size <= maxHeaderListSize else {
+        guard block?.streamID == streamID else { return false }
+        guard
+            block!.add(
+                name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value), limit: maxHeaderListSize,
+                recent: &recentValues)
+        else {
             block = nil
             return false
         }
-        block?.size = size
-        block?.fields.append(
-            H2Field(FieldText.string(UnsafeRawBufferPointer(name)), FieldText.string(UnsafeRawBufferPointer(value))))
         return true
     }
 
     func headersComplete(streamID: Int32, endStream: Bool) {
         var fields: [H2Field] = []
-        if let current = block, current.streamID == streamID {
-            block = nil
-            fields = current.fields
-        }
+        if block?.streamID == streamID, let complete = block.take() { fields = complete.fields }
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
 

@@ -164,11 +164,10 @@ private struct LineReader {
     /// The previous head's value at `position` when it has these bytes; only long values are looked at (a short
     /// string is stored inline, and made for less than the comparison costs).
     private func repeated(_ value: UnsafeRawBufferPointer, at position: Int) -> String? {
-        guard value.count > 15, position < previous.count else { return nil }
-        let same = previous[position].value.utf8.withContiguousStorageIfAvailable { earlier in
-            earlier.count == value.count && memcmp(earlier.baseAddress!, value.baseAddress!, value.count) == 0
+        guard value.count > 15, position < previous.count, FieldText.equals(previous[position].value, value) else {
+            return nil
         }
-        return same == true ? previous[position].value : nil
+        return previous[position].value
     }
 
     private mutating func matches(_ literal: StaticString) -> Bool {
