@@ -4,31 +4,35 @@ import NIOCore
 /// Where a head's `nghttp2_nv` array and its bytes are laid out before a submit call; grown as heads need, freed
 /// with the session.
 final class H2HeadScratch {
-    private var byteSpace = UnsafeMutablePointer<UInt8>.allocate(capacity: 1024)
-    private var byteCapacity = 1024
-    private var nameValueSpace = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: 32)
-    private var nameValueCapacity = 32
+    private var byteSpace = Space<UInt8>(capacity: 1024)
+    private var nameValueSpace = Space<nghttp2_nv>(capacity: 32)
 
-    func bytes(_ count: Int) -> UnsafeMutablePointer<UInt8> {
-        if count > byteCapacity {
-            byteSpace.deallocate()
-            byteCapacity = max(count, byteCapacity * 2)
-            byteSpace = .allocate(capacity: byteCapacity)
-        }
-        return byteSpace
-    }
+    func bytes(_ count: Int) -> UnsafeMutablePointer<UInt8> { byteSpace.reserve(count) }
 
-    func nameValues(_ count: Int) -> UnsafeMutablePointer<nghttp2_nv> {
-        if count > nameValueCapacity {
-            nameValueSpace.deallocate()
-            nameValueCapacity = max(count, nameValueCapacity * 2)
-            nameValueSpace = .allocate(capacity: nameValueCapacity)
-        }
-        return nameValueSpace
-    }
+    func nameValues(_ count: Int) -> UnsafeMutablePointer<nghttp2_nv> { nameValueSpace.reserve(count) }
 
     deinit {
-        byteSpace.deallocate()
-        nameValueSpace.deallocate()
+        byteSpace.pointer.deallocate()
+        nameValueSpace.pointer.deallocate()
+    }
+
+    /// Room for `capacity` elements (uninitialized; nothing in it outlives one submit call).
+    private struct Space<Element> {
+        var pointer: UnsafeMutablePointer<Element>
+        var capacity: Int
+
+        init(capacity: Int) {
+            pointer = .allocate(capacity: capacity)
+            self.capacity = capacity
+        }
+
+        mutating func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
+            if count > capacity {
+                pointer.deallocate()
+                capacity = max(count, capacity * 2)
+                pointer = .allocate(capacity: capacity)
+            }
+            return pointer
+        }
     }
 }

@@ -76,13 +76,7 @@ enum FastRequestID {
     private static let perThread = ThreadSpecificVariable<Generator>()
 
     static func next() -> String {
-        let generator: Generator
-        if let current = perThread.currentValue {
-            generator = current
-        } else {
-            generator = Generator()
-            perThread.currentValue = generator
-        }
+        let generator = perThread.currentOrMade(Generator.init)
         let high = generator.high
         let low = generator.counter
         generator.counter &+= 1
@@ -146,13 +140,7 @@ enum RequestModel {
     /// the metrics' label comparisons see the same string each time. Per thread (each event loop its own) so that
     /// no lock is shared between loops; bounded, as the names are the clients' to choose.
     static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
-        let table: Names
-        if let current = perThread.currentValue {
-            table = current
-        } else {
-            table = Names()
-            perThread.currentValue = table
-        }
+        let table = perThread.currentOrMade(Names.init)
         for name in table.names where name.utf8.count == bytes.count {
             let equal = name.utf8.withContiguousStorageIfAvailable { stored in
                 memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
@@ -172,5 +160,15 @@ enum RequestModel {
             true
         default: false
         }
+    }
+}
+
+extension ThreadSpecificVariable {
+    /// This thread's value, made and set by `make` the first time.
+    func currentOrMade(_ make: () -> Value) -> Value {
+        if let current = currentValue { return current }
+        let made = make()
+        currentValue = made
+        return made
     }
 }
