@@ -32,6 +32,40 @@ public enum FieldText {
         }
     }
 
+    /// A field value's bytes as a string, reusing one of the connection's recent values where it repeats: `recent`
+    /// keeps the long values (over 15 bytes; shorter ones are inline and cost nothing to make) of the connection's
+    /// last heads by their position in the head, and a value that comes again, byte for byte in the same place (a
+    /// client's user agent, key and betas with every request; an upstream's fixed response fields), is that string
+    /// again instead of a new one. Positions from `recentPositions` on are not remembered.
+    public static func value(_ bytes: UnsafeRawBufferPointer, at position: Int, recent: inout [String]) -> String {
+        guard bytes.count > 15, position < recentPositions else { return string(bytes) }
+        if position < recent.count, equals(recent[position], bytes) { return recent[position] }
+        let text = string(bytes)
+        while recent.count < position { recent.append("") }
+        if position < recent.count { recent[position] = text } else { recent.append(text) }
+        return text
+    }
+
+    public static let recentPositions = 64
+
+    /// Copies a string's UTF-8 bytes to `destination`, read in place where the string has them contiguous (native
+    /// strings do); returns how many.
+    public static func copy(_ text: String, to destination: UnsafeMutableRawPointer) -> Int {
+        let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
+            if let source = bytes.baseAddress, bytes.count > 0 {
+                destination.copyMemory(from: source, byteCount: bytes.count)
+            }
+            return bytes.count
+        }
+        if let copied { return copied }
+        var count = 0
+        for byte in text.utf8 {
+            destination.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+            count += 1
+        }
+        return count
+    }
+
     /// The table's string with exactly these bytes.
     static func known(_ bytes: UnsafeRawBufferPointer) -> String? {
         guard bytes.count < byLength.count else { return nil }

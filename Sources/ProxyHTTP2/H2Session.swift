@@ -30,11 +30,9 @@ public final class H2Session {
     private var handle: OpaquePointer!
     public let role: H2Role
     private var events: [H2Event] = []
-    /// The header block being received: its stream, fields so far, and size as RFC 9113 §6.5.2 counts it (name +
-    /// value + 32 per field). One at a time: a block's frames are contiguous on the connection (§4.3).
+    /// The header block being received (one at a time).
     private var block: HeaderBlock?
-    /// Long values of the connection's last header blocks by position, which a next block that repeats them
-    /// reuses (`HeaderBlock.add`).
+    /// The connection's recent long field values (`FieldText.value(_:at:recent:)`).
     private var recentValues: [String] = []
     /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
     private let maxHeaderListSize: Int
@@ -391,10 +389,10 @@ public final class H2Session {
         var offset = 0
         for index in fields.indices {
             let name = base + offset
-            let nameLength = Self.copy(fields[index].name, to: name)
+            let nameLength = FieldText.copy(fields[index].name, to: name)
             offset += nameLength
             let value = base + offset
-            let valueLength = Self.copy(fields[index].value, to: value)
+            let valueLength = FieldText.copy(fields[index].value, to: value)
             offset += valueLength
             (nameValues + index).initialize(
                 to: nghttp2_nv(
@@ -402,26 +400,6 @@ public final class H2Session {
                     flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
         }
         return UnsafePointer(nameValues)
-    }
-
-    /// Copies a string's UTF-8 bytes to `destination`; returns how many. Native strings are read in place; the
-    /// rest (none on Linux) through a copy, out of line so that the common path holds no reference of its own.
-    @inline(__always)
-    private static func copy(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-        let copied = string.utf8.withContiguousStorageIfAvailable { utf8 in
-            if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
-            return utf8.count
-        }
-        return copied ?? copyContiguous(string, to: destination)
-    }
-
-    @inline(never)
-    private static func copyContiguous(_ string: String, to destination: UnsafeMutablePointer<UInt8>) -> Int {
-        var string = string
-        return string.withUTF8 { utf8 in
-            if let source = utf8.baseAddress, utf8.count > 0 { destination.update(from: source, count: utf8.count) }
-            return utf8.count
-        }
     }
 }
 

@@ -42,19 +42,22 @@ struct HTTP1DirectHead {
         static let standard = Limits(length: ceiling, fields: 200)
     }
 
-    /// `previous`: the connection's last head's fields. A field value that comes again, byte for byte and in the
-    /// same place (a client sends the same user agent, key and betas with every request), is that head's string
-    /// again instead of a new one.
-    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard, previous: [H2Field] = []) -> Parse {
+    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard) -> Parse {
+        var recent: [String] = []
+        return parse(bytes, limits: limits, recent: &recent)
+    }
+
+    /// `recent`: the connection's recent long field values, reused where a value repeats
+    /// (`FieldText.value(_:at:recent:)`).
+    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard, recent: inout [String]) -> Parse {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
         let searched = min(bytes.count, limits.length)
         guard let length = endOfHead(base, searched) else {
             return searched == limits.length ? .unusual : .incomplete
         }
         guard length > 0 else { return .unusual }
-        var reader = LineReader(
-            bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields, previous: previous)
-        return reader.head().map { .head($0) } ?? .unusual
+        var reader = LineReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields)
+        return reader.head(recent: &recent).map { .head($0) } ?? .unusual
     }
 
     /// The length up to and including the first CRLF CRLF, found from LF to LF with `memchr`; 0 at a bare LF
@@ -78,16 +81,14 @@ struct HTTP1DirectHead {
 private struct LineReader {
     let bytes: UnsafeRawBufferPointer
     let maxFields: Int
-    let previous: [H2Field]
     var index = 0
 
-    init(bytes: UnsafeRawBufferPointer, maxFields: Int, previous: [H2Field]) {
+    init(bytes: UnsafeRawBufferPointer, maxFields: Int) {
         self.bytes = bytes
         self.maxFields = maxFields
-        self.previous = previous
     }
 
-    mutating func head() -> HTTP1DirectHead? {
+    mutating func head(recent: inout [String]) -> HTTP1DirectHead? {
         guard let (method, path) = requestLine() else { return nil }
         var fields = [H2Field(":method", method), H2Field(":path", path)]
         fields.reserveCapacity(16)
@@ -99,7 +100,9 @@ private struct LineReader {
                 guard index + 2 == bytes.count else { return nil }
                 break
             }
-            guard fields.count - 2 < maxFields, let (name, value) = fieldLine(at: fields.count) else { return nil }
+            guard fields.count - 2 < maxFields, let (name, value) = fieldLine(at: fields.count, recent: &recent) else {
+                return nil
+            }
             // By length first: most names are none of these, and a length costs less than a comparison.
             switch name.utf8.count {
             case 14 where name == "content-length":
@@ -139,7 +142,7 @@ private struct LineReader {
     }
 
     /// `name: value` and its CRLF, or nil for anything else (a folded line, a bare CR or LF, a control byte).
-    private mutating func fieldLine(at position: Int) -> (String, String)? {
+    private mutating func fieldLine(at position: Int, recent: inout [String]) -> (String, String)? {
         let nameStart = index
         while Self.isTokenByte(bytes[index]) { index += 1 }
         guard index > nameStart, bytes[index] == colon else { return nil }
@@ -157,17 +160,11 @@ private struct LineReader {
         }
         guard bytes[index + 1] == lf else { return nil }
         index += 2
-        let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
-        return (name, repeated(value, at: position) ?? FieldText.string(value))
-    }
-
-    /// The previous head's value at `position` when it has these bytes; only long values are looked at (a short
-    /// string is stored inline, and made for less than the comparison costs).
-    private func repeated(_ value: UnsafeRawBufferPointer, at position: Int) -> String? {
-        guard value.count > 15, position < previous.count, FieldText.equals(previous[position].value, value) else {
-            return nil
-        }
-        return previous[position].value
+        return (
+            name,
+            FieldText.value(
+                UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), at: position, recent: &recent)
+        )
     }
 
     private mutating func matches(_ literal: StaticString) -> Bool {

@@ -46,8 +46,9 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     private var buffer = ByteBuffer()
     /// The current request's head as it came, for a hand-over.
     private var headBytes: ByteBuffer?
-    /// The last head's fields, whose long values the next head reuses where they repeat (`HTTP1DirectHead.parse`).
-    private var lastFields: [H2Field] = []
+    /// The connection's recent long field values, which a next head reuses where they repeat
+    /// (`FieldText.value(_:at:recent:)`).
+    private var recentValues: [String] = []
     /// Which exchange is current: a finished one's calls are ignored.
     private var exchange = 0
     private var framing = HTTP1ResponseWriter.Framing.none
@@ -218,7 +219,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
             case .awaitingHead:
                 guard buffer.readableBytes > 0 else { return }
                 let parsed = buffer.withUnsafeReadableBytes {
-                    HTTP1DirectHead.parse($0, limits: limits, previous: lastFields)
+                    HTTP1DirectHead.parse($0, limits: limits, recent: &recentValues)
                 }
                 switch parsed {
                 case .incomplete:
@@ -226,7 +227,6 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 case .unusual:
                     state = .passingThrough
                 case .head(let head):
-                    lastFields = head.fields
                     take(head, context: context)
                 }
                 if buffer.readableBytes == 0 { buffer = ByteBuffer() }  // the storage goes with the last byte

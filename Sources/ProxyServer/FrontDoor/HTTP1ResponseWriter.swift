@@ -77,21 +77,8 @@ enum HTTP1ResponseWriter {
         let out: UnsafeMutableRawBufferPointer
         var offset = 0
 
-        /// Reads `text` in place (`withContiguousStorageIfAvailable` does not copy it, as `withUTF8` on a copy would).
         mutating func append(_ text: String) {
-            let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
-                guard let source = bytes.baseAddress, bytes.count > 0 else { return 0 }
-                out.baseAddress!.advanced(by: offset).copyMemory(from: source, byteCount: bytes.count)
-                return bytes.count
-            }
-            if let copied {
-                offset += copied
-                return
-            }
-            for byte in text.utf8 {
-                out[offset] = byte
-                offset += 1
-            }
+            offset += FieldText.copy(text, to: out.baseAddress! + offset)
         }
     }
 
