@@ -14,6 +14,8 @@
 #include <openssl/bn.h>
 #include <openssl/kdf.h>
 #include <openssl/core_names.h>
+#include <stdlib.h>
+#include <string.h>
 
 // MARK: SSL_CTX macros
 static inline int cp_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
@@ -52,7 +54,167 @@ static inline int cp_SSL_session_reused(const SSL *ssl) { return (int)SSL_sessio
 
 // MARK: BIO macros
 static inline size_t cp_BIO_pending(BIO *bio) { return (size_t)BIO_pending(bio); }
-static inline int cp_BIO_set_mem_eof_return(BIO *bio, int value) { return (int)BIO_set_mem_eof_return(bio, value); }
+
+// MARK: ciphertext BIO
+// The one BIO between OpenSSL and TLSSession, in place of two memory BIOs (each of which cost a copy of every byte
+// in and out of its own buffer). Inbound, OpenSSL reads the peer's ciphertext straight out of the caller's buffer
+// while it is lent (`lent`); only what it did not take by the end of the loan (part of a record) is copied, into
+// `held`, which is read first next time. Outbound, OpenSSL's records are copied straight into the caller's buffer
+// while one is offered (`target`); without one, or once one is full, they queue in `spill`, in order.
+typedef struct {
+    unsigned char *bytes;
+    size_t start, end, capacity;
+} cp_byte_queue;
+
+typedef struct {
+    const unsigned char *lent;
+    size_t lent_count;
+    cp_byte_queue held;
+    unsigned char *target;
+    size_t target_capacity, target_count;
+    cp_byte_queue spill;
+} cp_tls_io;
+
+static inline size_t cp_byte_queue_count(const cp_byte_queue *queue) { return queue->end - queue->start; }
+
+/// Appends `count` bytes; 0 when memory ran out (nothing appended).
+static inline int cp_byte_queue_append(cp_byte_queue *queue, const void *bytes, size_t count) {
+    if (count == 0) return 1;
+    if (queue->capacity - queue->end < count) {
+        size_t used = queue->end - queue->start;
+        if (queue->start > 0) {
+            memmove(queue->bytes, queue->bytes + queue->start, used);
+            queue->start = 0;
+            queue->end = used;
+        }
+        if (queue->capacity - used < count) {
+            size_t capacity = queue->capacity > 0 ? queue->capacity : 4096;
+            while (capacity - used < count) capacity *= 2;
+            unsigned char *grown = realloc(queue->bytes, capacity);
+            if (grown == NULL) return 0;
+            queue->bytes = grown;
+            queue->capacity = capacity;
+        }
+    }
+    memcpy(queue->bytes + queue->end, bytes, count);
+    queue->end += count;
+    return 1;
+}
+
+/// Moves up to `count` bytes into `out`; returns how many. An emptied queue larger than a handshake flight gives its
+/// memory back (an idle connection holds it).
+static inline size_t cp_byte_queue_take(cp_byte_queue *queue, void *out, size_t count) {
+    size_t available = queue->end - queue->start;
+    if (count > available) count = available;
+    if (count == 0) return 0;
+    memcpy(out, queue->bytes + queue->start, count);
+    queue->start += count;
+    if (queue->start == queue->end) {
+        queue->start = queue->end = 0;
+        if (queue->capacity > 16384) {
+            free(queue->bytes);
+            queue->bytes = NULL;
+            queue->capacity = 0;
+        }
+    }
+    return count;
+}
+
+static int cp_tls_io_read(BIO *bio, char *out, int size) {
+    cp_tls_io *io = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    size_t wanted = size > 0 ? (size_t)size : 0;
+    size_t count = cp_byte_queue_take(&io->held, out, wanted);
+    if (count < wanted && io->lent_count > 0) {
+        size_t more = wanted - count < io->lent_count ? wanted - count : io->lent_count;
+        memcpy(out + count, io->lent, more);
+        io->lent += more;
+        io->lent_count -= more;
+        count += more;
+    }
+    if (count == 0) {
+        // Nothing buffered is "retry", not end of file: OpenSSL reports SSL_ERROR_WANT_READ.
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    return (int)count;
+}
+
+static int cp_tls_io_write(BIO *bio, const char *bytes, int size) {
+    cp_tls_io *io = BIO_get_data(bio);
+    BIO_clear_retry_flags(bio);
+    if (size <= 0) return 0;
+    size_t count = (size_t)size;
+    if (io->target != NULL && cp_byte_queue_count(&io->spill) == 0
+        && io->target_capacity - io->target_count >= count) {
+        memcpy(io->target + io->target_count, bytes, count);
+        io->target_count += count;
+        return size;
+    }
+    return cp_byte_queue_append(&io->spill, bytes, count) ? size : -1;
+}
+
+static long cp_tls_io_ctrl(BIO *bio, int command, long number, void *pointer) {
+    (void)number;
+    (void)pointer;
+    cp_tls_io *io = BIO_get_data(bio);
+    switch (command) {
+    case BIO_CTRL_FLUSH:
+    case BIO_CTRL_DUP:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return (long)(cp_byte_queue_count(&io->held) + io->lent_count);
+    case BIO_CTRL_WPENDING:
+        return (long)cp_byte_queue_count(&io->spill);
+    default:
+        return 0;
+    }
+}
+
+static int cp_tls_io_create(BIO *bio) {
+    cp_tls_io *io = calloc(1, sizeof(cp_tls_io));
+    if (io == NULL) return 0;
+    BIO_set_data(bio, io);
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static int cp_tls_io_destroy(BIO *bio) {
+    cp_tls_io *io = BIO_get_data(bio);
+    if (io != NULL) {
+        free(io->held.bytes);
+        free(io->spill.bytes);
+        free(io);
+    }
+    BIO_set_data(bio, NULL);
+    BIO_set_init(bio, 0);
+    return 1;
+}
+
+/// The method table; make it once (BIO_get_new_index hands out a new type each call).
+static inline BIO_METHOD *cp_tls_io_method_new(void) {
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "claude-proxy ciphertext");
+    if (method == NULL) return NULL;
+    if (BIO_meth_set_read(method, cp_tls_io_read) != 1 || BIO_meth_set_write(method, cp_tls_io_write) != 1
+        || BIO_meth_set_ctrl(method, cp_tls_io_ctrl) != 1 || BIO_meth_set_create(method, cp_tls_io_create) != 1
+        || BIO_meth_set_destroy(method, cp_tls_io_destroy) != 1) {
+        BIO_meth_free(method);
+        return NULL;
+    }
+    return method;
+}
+
+static inline cp_tls_io *cp_tls_io_of(BIO *bio) { return BIO_get_data(bio); }
+static inline size_t cp_tls_io_inbound_count(const cp_tls_io *io) {
+    return cp_byte_queue_count(&io->held) + io->lent_count;
+}
+static inline size_t cp_tls_io_spilled_count(const cp_tls_io *io) { return cp_byte_queue_count(&io->spill); }
+static inline int cp_tls_io_hold(cp_tls_io *io, const void *bytes, size_t count) {
+    return cp_byte_queue_append(&io->held, bytes, count);
+}
+static inline size_t cp_tls_io_take_spilled(cp_tls_io *io, void *out, size_t count) {
+    return cp_byte_queue_take(&io->spill, out, count);
+}
 
 // MARK: keys and certificates
 // EVP_EC_gen is a macro over the variadic EVP_PKEY_Q_keygen.

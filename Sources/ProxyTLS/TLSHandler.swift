@@ -146,13 +146,17 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let ciphertext = unwrapInboundIn(data)
         switch state {
-        case .handshaking:
-            ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
-            advanceHandshake(context: context)
-            if case .active = state { readPlaintext(context: context, hint: ciphertext.readableBytes) }
-        case .active, .outputClosed:
-            ciphertext.withUnsafeReadableBytes { session.receiveCiphertext($0) }
-            readPlaintext(context: context, hint: ciphertext.readableBytes)
+        case .handshaking, .active, .outputClosed:
+            // OpenSSL reads the socket's buffer in place; only part of a record left at the end is copied.
+            ciphertext.withUnsafeReadableBytes { bytes in
+                session.lendCiphertext(bytes) {
+                    if case .handshaking = state {
+                        advanceHandshake(context: context)
+                        guard case .active = state else { return }
+                    }
+                    readPlaintext(context: context, hint: bytes.count)
+                }
+            }
         case .closing, .closed:
             break  // closing: what the peer still sends is dropped, not buffered in the memory BIO
         }
@@ -354,53 +358,76 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Encrypts everything written since the last flush. Small buffers are joined (up to one 16 KiB record);
-    /// all their promises complete when the resulting ciphertext reaches the socket.
+    /// Encrypts everything written since the last flush, straight into one ciphertext buffer. Small buffers are
+    /// joined (up to one 16 KiB record); all their promises complete when the ciphertext reaches the socket.
     private func encryptUnflushed(context: ChannelHandlerContext) {
         guard !unflushed.isEmpty else { return }
+        // Anything OpenSSL wrote on its own (a ticket, an alert) goes first.
+        if session.pendingCiphertext > 0 { writeCiphertext(context: context, promise: nil) }
         var batch = spareBatch
         swap(&batch, &unflushed)
+        // Every record is one `writePlaintext` of up to 16 KiB: one per joined run or large buffer, plus one per
+        // 16 KiB. Records that do not fit anyway wait in the session and follow.
+        let records = unflushedBytes / Self.recordSize + batch.count + 1
+        let capacity = unflushedBytes + records * Self.recordOverhead
         unflushedBytes = 0
         // Promises: usually none or one (NIO's pipeline writes); an array only for more.
         var promise: EventLoopPromise<Void>?
         var morePromises: [EventLoopPromise<Void>] = []
         var failure: OpenSSLError?
-        for (plaintext, written) in batch {
-            if let written {
-                if promise == nil { promise = written } else { morePromises.append(written) }
-            }
-            guard failure == nil else { continue }
-            if coalesced.readableBytes + plaintext.readableBytes > Self.recordSize {
-                failure = encryptCoalesced()
-            }
-            if failure == nil {
-                if plaintext.readableBytes >= Self.recordSize {
-                    failure = plaintext.withUnsafeReadableBytes { session.writePlaintext($0) }
-                } else {
-                    coalesced.writeImmutableBuffer(plaintext)
+        var ciphertext = ciphertextBuffer(capacity: capacity)
+        ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
+            session.encrypt(into: target) {
+                for (plaintext, written) in batch {
+                    if let written {
+                        if promise == nil { promise = written } else { morePromises.append(written) }
+                    }
+                    guard failure == nil else { continue }
+                    if coalesced.readableBytes + plaintext.readableBytes > Self.recordSize {
+                        failure = encryptCoalesced()
+                    }
+                    if failure == nil {
+                        if plaintext.readableBytes >= Self.recordSize {
+                            failure = plaintext.withUnsafeReadableBytes { session.writePlaintext($0) }
+                        } else {
+                            coalesced.writeImmutableBuffer(plaintext)
+                        }
+                    }
                 }
+                if failure == nil { failure = encryptCoalesced() }
             }
         }
         batch.removeAll(keepingCapacity: true)
         spareBatch = batch
-        if failure == nil { failure = encryptCoalesced() }
+        appendPendingCiphertext(to: &ciphertext)
         if let failure {
+            // The records made before the failure still go out, ahead of the alert.
+            coalesced.clear()
+            if ciphertext.readableBytes > 0 { write(ciphertext, context: context, promise: nil) }
             promise?.fail(failure)
             morePromises.forEach { $0.fail(failure) }
             fail(context: context, failure)
             return
         }
+        guard ciphertext.readableBytes > 0 || promise != nil else {
+            if ciphertext.capacity <= Self.spareCiphertextLimit { spareCiphertext = ciphertext }  // nothing to send
+            return
+        }
         guard !morePromises.isEmpty, let first = promise else {
-            writeCiphertext(context: context, promise: promise)
+            write(ciphertext, context: context, promise: promise)
             return
         }
         let written = context.eventLoop.makePromise(of: Void.self)
-        writeCiphertext(context: context, promise: written)
+        write(ciphertext, context: context, promise: written)
         written.futureResult.assumeIsolated().whenComplete { result in
             first.completeWith(result)
             morePromises.forEach { $0.completeWith(result) }
         }
     }
+
+    /// Ciphertext a record adds to its plaintext, at most: header 5, explicit nonce 8 (TLS 1.2 GCM), tag 16; TLS
+    /// 1.3 adds a content type byte instead of the nonce. Only AEAD suites are enabled (`TLSContext`).
+    private static let recordOverhead = 32
 
     private static let recordSize = 16 * 1024
 
@@ -421,23 +448,36 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes all pending ciphertext as one buffer; `promise` completes when it reaches the socket.
     private func writeCiphertext(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        let pending = session.pendingCiphertext
-        if pending > 0 || promise != nil { ciphertextUnflushed = true }
-        guard pending > 0 else {
-            // Keep promise order: an empty write completes after everything written before it.
+        guard session.pendingCiphertext > 0 else {
             if let promise {
+                ciphertextUnflushed = true
+                // Keep promise order: an empty write completes after everything written before it.
                 context.write(wrapOutboundOut(allocator.buffer(capacity: 0)), promise: promise)
             }
             return
         }
-        var ciphertext: ByteBuffer
-        if pending <= Self.spareCiphertextLimit, var spare = spareCiphertext.take() {
+        var ciphertext = ciphertextBuffer(capacity: session.pendingCiphertext)
+        appendPendingCiphertext(to: &ciphertext)
+        write(ciphertext, context: context, promise: promise)
+    }
+
+    /// An empty buffer for `capacity` bytes of ciphertext: the last small one again if the socket has let go of it.
+    private func ciphertextBuffer(capacity: Int) -> ByteBuffer {
+        if capacity <= Self.spareCiphertextLimit, var spare = spareCiphertext.take() {
             spare.clear()
-            ciphertext = spare
-        } else {
-            ciphertext = allocator.buffer(capacity: pending)
+            return spare
         }
+        return allocator.buffer(capacity: capacity)
+    }
+
+    private func appendPendingCiphertext(to ciphertext: inout ByteBuffer) {
+        let pending = session.pendingCiphertext
+        guard pending > 0 else { return }
         ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { session.takeCiphertext(into: $0) }
+    }
+
+    private func write(_ ciphertext: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        ciphertextUnflushed = true
         context.write(wrapOutboundOut(ciphertext), promise: promise)
         if ciphertext.capacity <= Self.spareCiphertextLimit { spareCiphertext = ciphertext }
     }

@@ -2,16 +2,18 @@ import COpenSSL
 
 /// One TLS connection as a sans-I/O engine: ciphertext from the peer goes in through `receiveCiphertext`,
 /// plaintext comes out of `readPlaintext`; plaintext to send goes in through `writePlaintext` and the
-/// ciphertext to put on the wire comes out of `takeCiphertext`. Two memory BIOs sit between OpenSSL and the
-/// caller; nothing here touches a socket or an event loop.
+/// ciphertext to put on the wire comes out of `takeCiphertext`; nothing here touches a socket or an event loop.
+///
+/// Between OpenSSL and the caller sits one BIO of our own (`cp_tls_io`, C shim) rather than two memory BIOs: the
+/// peer's ciphertext can be lent for OpenSSL to read in place (`lendCiphertext`), and our records can be written
+/// straight into the caller's buffer (`encrypt(into:_:)`), each a copy fewer than a memory BIO in between.
 ///
 /// Not Sendable: a session belongs to one connection and is used from that connection's thread only.
 public final class TLSSession {
     let ssl: OpaquePointer
-    /// Ciphertext from the peer, read by OpenSSL.
-    private let inbound: OpaquePointer
-    /// Ciphertext produced by OpenSSL, drained by the caller.
-    private let outbound: OpaquePointer
+    /// The ciphertext BIO's state: the peer's bytes lent or held for OpenSSL, ours offered a target or spilled.
+    /// Owned by the BIO, which the SSL owns.
+    private let io: UnsafeMutablePointer<cp_tls_io>
     /// Keeps the SSL_CTX's Swift-side state (ALPN list) alive for as long as this session can call back into it.
     public let context: TLSContext
     public let role: TLSContext.Role
@@ -42,16 +44,13 @@ public final class TLSSession {
     init(context: TLSContext, role: TLSContext.Role, serverName: String?) throws(OpenSSLError) {
         ERR_clear_error()
         guard let ssl = SSL_new(context.handle) else { throw OpenSSLError.drain("SSL_new") }
-        guard let inbound = BIO_new(BIO_s_mem()), let outbound = BIO_new(BIO_s_mem()) else {
+        guard let method = Self.bioMethod, let bio = BIO_new(method), let io = cp_tls_io_of(bio) else {
             SSL_free(ssl)
             throw OpenSSLError.drain("BIO_new")
         }
-        // An empty read BIO must say "retry", not "end of file", so OpenSSL reports SSL_ERROR_WANT_READ.
-        _ = cp_BIO_set_mem_eof_return(inbound, -1)
-        SSL_set_bio(ssl, inbound, outbound)  // the SSL owns both BIOs from here on
+        SSL_set_bio(ssl, bio, bio)  // the SSL owns the BIO from here on (one reference for both directions)
         self.ssl = ssl
-        self.inbound = inbound
-        self.outbound = outbound
+        self.io = io
         self.context = context
         self.role = role
         if role == .server {
@@ -65,6 +64,9 @@ public final class TLSSession {
     deinit {
         SSL_free(ssl)
     }
+
+    /// The ciphertext BIO's method table, made once for the process.
+    nonisolated(unsafe) private static let bioMethod = cp_tls_io_method_new()
 
     private func configurePeerName(_ name: String) throws(OpenSSLError) {
         if Self.isIPAddress(name) {
@@ -84,25 +86,67 @@ public final class TLSSession {
 
     // MARK: - Bytes in and out
 
-    /// Hands ciphertext that arrived from the peer to OpenSSL.
+    /// Hands ciphertext that arrived from the peer to OpenSSL (copied: it is read later).
     public func receiveCiphertext(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        // A memory BIO grows as needed; BIO_write only fails on allocation failure.
-        let written = BIO_write(inbound, base, Int32(bytes.count))
-        precondition(written == Int32(bytes.count), "memory BIO write failed")
+        precondition(cp_tls_io_hold(io, base, bytes.count) == 1, "out of memory for TLS input")
     }
 
-    /// Input not read yet: ciphertext in the inbound BIO, or record bytes OpenSSL holds (decrypted or not).
-    public var hasBufferedInput: Bool { cp_BIO_pending(inbound) > 0 || SSL_has_pending(ssl) == 1 }
+    /// Lends ciphertext that arrived from the peer to OpenSSL for the duration of `body`, which reads it
+    /// (`handshake`, `readPlaintext`) without copying it first. What OpenSSL has not taken when `body` returns (part
+    /// of a record) is copied and read first next time. A loan inside a loan copies both.
+    public func lendCiphertext<Result>(_ bytes: UnsafeRawBufferPointer, while body: () -> Result) -> Result {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return body() }
+        if io.pointee.lent != nil {
+            holdLent()
+            receiveCiphertext(bytes)
+            return body()
+        }
+        io.pointee.lent = base.assumingMemoryBound(to: UInt8.self)
+        io.pointee.lent_count = bytes.count
+        defer { holdLent() }
+        return body()
+    }
 
-    /// Ciphertext waiting to be sent to the peer.
-    public var pendingCiphertext: Int { cp_BIO_pending(outbound) }
+    private func holdLent() {
+        if let lent = io.pointee.lent {
+            precondition(cp_tls_io_hold(io, lent, io.pointee.lent_count) == 1, "out of memory for TLS input")
+        }
+        io.pointee.lent = nil
+        io.pointee.lent_count = 0
+    }
+
+    /// Input not read yet: ciphertext lent or held, or record bytes OpenSSL holds (decrypted or not).
+    public var hasBufferedInput: Bool { cp_tls_io_inbound_count(io) > 0 || SSL_has_pending(ssl) == 1 }
+
+    /// Ciphertext waiting to be taken with `takeCiphertext` (what OpenSSL wrote outside `encrypt(into:_:)`, or
+    /// what did not fit).
+    public var pendingCiphertext: Int { cp_tls_io_spilled_count(io) }
 
     /// Moves up to `buffer.count` bytes of pending ciphertext into `buffer`; returns how many.
     public func takeCiphertext(into buffer: UnsafeMutableRawBufferPointer) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        let read = BIO_read(outbound, base, Int32(min(buffer.count, Int(Int32.max))))
-        return max(0, Int(read))
+        return cp_tls_io_take_spilled(io, base, buffer.count)
+    }
+
+    /// Runs `body` (which calls `writePlaintext`) with `target` offered for the records OpenSSL writes; returns how
+    /// many bytes of `target` it filled. Records that do not fit, and all after them, wait in `pendingCiphertext`:
+    /// send them after `target`'s bytes. Ciphertext already pending comes before all of it.
+    public func encrypt(into target: UnsafeMutableRawBufferPointer, _ body: () -> Void) -> Int {
+        guard let base = target.baseAddress, pendingCiphertext == 0 else {
+            body()
+            return 0
+        }
+        io.pointee.target = base.assumingMemoryBound(to: UInt8.self)
+        io.pointee.target_capacity = target.count
+        io.pointee.target_count = 0
+        defer {
+            io.pointee.target = nil
+            io.pointee.target_capacity = 0
+            io.pointee.target_count = 0
+        }
+        body()
+        return io.pointee.target_count
     }
 
     /// All pending ciphertext as an array (tests and non-NIO callers).
