@@ -50,6 +50,7 @@ public enum FieldText {
 
     /// Copies a string's UTF-8 bytes to `destination`, read in place where the string has them contiguous (native
     /// strings do); returns how many.
+    @inlinable @inline(__always)
     public static func copy(_ text: String, to destination: UnsafeMutableRawPointer) -> Int {
         let copied = text.utf8.withContiguousStorageIfAvailable { bytes in
             if let source = bytes.baseAddress, bytes.count > 0 {

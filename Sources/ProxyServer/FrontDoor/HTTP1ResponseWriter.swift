@@ -23,6 +23,7 @@ enum HTTP1ResponseWriter {
     static func head(_ fields: [H2Field], endStream: Bool, close: Bool, into buffer: inout ByteBuffer) -> Framing? {
         // Fields are read in place by index: a `for field in fields` loop copies each field, a retain and a release
         // of both strings per field and pass, which was most of the cost of writing a head.
+        let hopByHop = Self.hopByHop  // once: each use of the static is a retain and a release of its table
         var code: Int?
         var hasLength = false
         var size = 96  // the status line and what may be added

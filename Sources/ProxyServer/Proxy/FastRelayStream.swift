@@ -170,20 +170,30 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         response.reserveCapacity(response.count + 3)
         var contentType: String?
         var hasDate = false
-        // In place: the upstream's `:status` stays first; hop-by-hop fields (a superset of HTTP/2's
-        // connection-specific ones) go.
-        response.removeAll { field in
-            let name = field.name
-            if name.utf8.first == UInt8(ascii: ":") { return name != ":status" }
-            if ProxyRelay.hopByHop.contains(name) { return true }
+        var dropsFields = false
+        let hopByHop = ProxyRelay.hopByHop  // once: each use of the static is a retain and a release of its table
+        // By index, in place (a closure or a `for field in` loop copies each field's strings). Pseudo-fields other
+        // than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones) are dropped below,
+        // which an HTTP/2 upstream's answer never needs.
+        for index in response.indices {
             // By length first: most fields are none of these, and a length costs less than a comparison.
-            switch name.utf8.count {
-            case 12 where name == "content-type": contentType = field.value
-            case 10 where name == "request-id": upstreamRequestID = field.value
-            case 4 where name == "date": hasDate = true
+            switch response[index].name.utf8.count {
+            case 12 where response[index].name == "content-type": contentType = response[index].value
+            case 10 where response[index].name == "request-id": upstreamRequestID = response[index].value
+            case 4 where response[index].name == "date": hasDate = true
             default: break
             }
-            return false
+            if response[index].name.utf8.first == UInt8(ascii: ":") {
+                if response[index].name != ":status" { dropsFields = true }
+            } else if hopByHop.contains(response[index].name) {
+                dropsFields = true
+            }
+        }
+        if dropsFields {
+            // In place: the upstream's `:status` stays first.
+            response.removeAll { field in
+                field.name.utf8.first == UInt8(ascii: ":") ? field.name != ":status" : hopByHop.contains(field.name)
+            }
         }
         response.append(H2Field("x-claude-proxy-account", account.rawValue))
         response.append(H2Field("x-request-id", requestID))

@@ -39,6 +39,7 @@ enum UpstreamRequestHeaders {
         fields.append(H2Field(":path", path))
         var version: String?
         var betas: [String] = []
+        let dropped = Self.dropped  // once: each use of the static is a retain and a release of its table
         // By index, in place: a `for field in client` loop would retain and release both strings of every field.
         for index in client.indices where client[index].name.utf8.first != UInt8(ascii: ":") {
             if dropped.contains(client[index].name) {
