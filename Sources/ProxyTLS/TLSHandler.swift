@@ -413,7 +413,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if ciphertext.capacity <= Self.spareCiphertextLimit { spareCiphertext = ciphertext }  // nothing to send
             return
         }
-        guard !morePromises.isEmpty, let first = promise else {
+        // A `let` for the completion closure: a `var` it captured would live in a box made on every flush.
+        let others = morePromises
+        guard !others.isEmpty, let first = promise else {
             write(ciphertext, context: context, promise: promise)
             return
         }
@@ -421,7 +423,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         write(ciphertext, context: context, promise: written)
         written.futureResult.assumeIsolated().whenComplete { result in
             first.completeWith(result)
-            morePromises.forEach { $0.completeWith(result) }
+            others.forEach { $0.completeWith(result) }
         }
     }
 
