@@ -230,11 +230,14 @@ public final class H2ClientHandler: ChannelDuplexHandler {
         return id
     }
 
-    /// Opens a request stream read by `delegate` on this event loop (no tasks, no promises); the request body,
-    /// if any, follows with `send(streamID:_:endStream:)`.
-    public func open(_ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate) throws -> Int32 {
+    /// Opens a request stream read by `delegate` on this event loop (no tasks, no promises); `head` writes the
+    /// request head straight into the session (`H2Session.submitRequest(endStream:head:)`). The request body, if
+    /// any, follows with `send(streamID:_:endStream:)`.
+    public func open(
+        endStream: Bool, delegate: any H2ClientStreamDelegate, head: (inout H2HeadWriter) -> Void
+    ) throws -> Int32 {
         guard !isClosed else { throw H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel) }
-        let id = try session.submitRequest(fields, endStream: endStream)
+        let id = try session.submitRequest(endStream: endStream, head: head)
         streams[id] = StreamState(delegate: delegate)
         scheduleFlush()
         return id
@@ -329,7 +332,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 @available(*, unavailable)
 extension H2ClientHandler: Sendable {}
 
-/// Reads one upstream response on the connection's event loop (see `H2ClientHandler.open(_:endStream:delegate:)`).
+/// Reads one upstream response on the connection's event loop (see `H2ClientHandler.open(endStream:delegate:head:)`).
 /// Exactly one of `responseEnded` and `streamFailed` ends the conversation.
 public protocol H2ClientStreamDelegate: AnyObject {
     /// `fields` is the reader's own (usually the only reference): edited in place, it is not copied.

@@ -41,8 +41,8 @@ public final class H2Session {
     private let allocator = ByteBufferAllocator()
     /// nghttp2's own allocations; released after the session (stored properties outlive `deinit`'s body).
     private let memoryPool = H2MemoryPool()
-    /// Where heads are laid out for nghttp2 (`nameValues`).
-    private let scratch = H2HeadScratch()
+    /// Where heads are laid out for nghttp2 (`H2HeadWriter`).
+    private var headSpace = H2HeadSpace()
     /// Inside `receive`: how many bytes it was given (0 outside). DATA received meanwhile goes to `received`, and
     /// `dataSlices` says which event gets which part of it.
     private var receiving = 0
@@ -102,6 +102,7 @@ public final class H2Session {
 
     deinit {
         nghttp2_session_del(handle)
+        headSpace.deallocate()
     }
 
     private static func setting(_ id: nghttp2_settings_id, _ value: UInt32) -> nghttp2_settings_entry {
@@ -174,18 +175,26 @@ public final class H2Session {
     /// Opens a stream with a request (client role). With `endStream` the request has no body; otherwise send
     /// it with `sendBody`. Returns the new stream's id.
     public func submitRequest(_ fields: [H2Field], endStream: Bool) throws(H2Error) -> Int32 {
+        try submitRequest(endStream: endStream) { head in head.add(fields) }
+    }
+
+    /// The same with the head written by `head` straight into the session's head space.
+    public func submitRequest(endStream: Bool, head: (inout H2HeadWriter) -> Void) throws(H2Error) -> Int32 {
         guard !peerWentAway else {
             throw H2Error(
                 code: Int32(NGHTTP2_ERR_START_STREAM_NOT_ALLOWED.rawValue), operation: "submit request",
                 detail: "peer sent GOAWAY")
         }
-        let nva = nameValues(fields)
+        var writer = H2HeadWriter(headSpace)
+        head(&writer)
+        let (nva, count, space) = writer.finish()
+        headSpace = space
         let streamID: Int32
         if endStream {
-            streamID = nghttp2_submit_request(handle, nil, nva, fields.count, nil, nil)
+            streamID = nghttp2_submit_request(handle, nil, nva, count, nil, nil)
         } else {
             var provider = H2Callbacks.bodyProvider
-            streamID = nghttp2_submit_request(handle, nil, nva, fields.count, &provider, nil)
+            streamID = nghttp2_submit_request(handle, nil, nva, count, &provider, nil)
         }
         guard streamID > 0 else {
             throw H2Error(code: streamID, operation: "submit request", detail: Self.errorText(streamID))
@@ -202,7 +211,10 @@ public final class H2Session {
             throw H2Error(code: code, operation: "submit response", detail: Self.errorText(code))
         }
         if !endStream { outgoing[streamID] = OutgoingBody() }
-        let nva = nameValues(fields)
+        var writer = H2HeadWriter(headSpace)
+        writer.add(fields)
+        let (nva, _, space) = writer.finish()
+        headSpace = space
         let result: Int32
         if endStream {
             result = nghttp2_submit_response(handle, streamID, nva, fields.count, nil)
@@ -376,30 +388,6 @@ public final class H2Session {
             }
         }
         return written
-    }
-
-    /// Lays out header fields as `nghttp2_nv` values pointing into the session's scratch space (nghttp2 copies
-    /// them during the submit call, so the space is reused by the next head). No closures: the fields are read in
-    /// place, where a loop inside `withUnsafeTemporaryAllocation`'s closures retained and released every string.
-    private func nameValues(_ fields: [H2Field]) -> UnsafePointer<nghttp2_nv> {
-        var total = 0
-        for index in fields.indices { total += fields[index].name.utf8.count + fields[index].value.utf8.count }
-        let base = scratch.bytes(total)
-        let nameValues = scratch.nameValues(fields.count)
-        var offset = 0
-        for index in fields.indices {
-            let name = base + offset
-            let nameLength = FieldText.copy(fields[index].name, to: name)
-            offset += nameLength
-            let value = base + offset
-            let valueLength = FieldText.copy(fields[index].value, to: value)
-            offset += valueLength
-            (nameValues + index).initialize(
-                to: nghttp2_nv(
-                    name: name, value: value, namelen: nameLength, valuelen: valueLength,
-                    flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-        }
-        return UnsafePointer(nameValues)
     }
 }
 

@@ -76,9 +76,10 @@ public final class UpstreamPool: Sendable {
 
     /// Opens a stream read by `delegate` right now, on the calling event loop — only when a connection of this
     /// pool on this loop has a free slot; nil otherwise (the caller takes the waiting path). The slot comes back
-    /// when the stream closes, as for any stream.
+    /// when the stream closes, as for any stream. `head` writes the request head straight into the connection's
+    /// HTTP/2 session.
     public func openStreamNow(
-        _ fields: [H2Field], endStream: Bool, delegate: any H2ClientStreamDelegate
+        endStream: Bool, delegate: any H2ClientStreamDelegate, head: (inout H2HeadWriter) -> Void
     ) -> (handler: H2ClientHandler, streamID: Int32)? {
         let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection?)? in
             guard let id = state.machine.acquireFreeStream(now: Self.coarseNow()) else { return nil }
@@ -91,7 +92,7 @@ public final class UpstreamPool: Sendable {
             return nil
         }
         guard connection.eventLoop.inEventLoop,
-            let streamID = try? connection.value.open(fields, endStream: endStream, delegate: delegate)
+            let streamID = try? connection.value.open(endStream: endStream, delegate: delegate, head: head)
         else {
             perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
             return nil

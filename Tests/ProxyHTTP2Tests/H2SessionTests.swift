@@ -78,6 +78,24 @@ final class H2Pair {
         #expect(pair.clientEvents.contains(.streamClosed(streamID: stream, errorCode: H2ErrorCode.noError)))
     }
 
+    /// Heads larger than the session's head space at first (1 KiB of bytes, 32 fields), written as an array and
+    /// through the writer, arrive whole; so does a small head after them, laid out in the grown space.
+    @Test func headsThatOutgrowTheHeadSpaceArriveWhole() throws {
+        let pair = try H2Pair()
+        let letters = Array("abcdef")
+        let extra = (0..<60).map { H2Field("x-field-\($0)", String(repeating: letters[$0 % 6], count: 90)) }
+        let asArray = try pair.client.submitRequest(Self.get + extra, endStream: true)
+        let written = try pair.client.submitRequest(endStream: true) { head in
+            head.add(Self.get)
+            for index in extra.indices { head.add(extra[index].name, extra[index].value) }
+        }
+        let small = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        #expect(H2Pair.heads(of: pair.serverEvents, stream: asArray) == [Self.get + extra])
+        #expect(H2Pair.heads(of: pair.serverEvents, stream: written) == [Self.get + extra])
+        #expect(H2Pair.heads(of: pair.serverEvents, stream: small) == [Self.get])
+    }
+
     @Test func settingsAreExchanged() throws {
         var settings = H2Session.Settings()
         settings.maxConcurrentStreams = 7

@@ -120,14 +120,14 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             return handOver(.init(account: id))
         }
         let length = body.readableBytes
-        let upstreamFields = UpstreamRequestHeaders.fields(
-            method: method, authority: shared.relay.pools.origin.authority, path: path, client: fields,
-            authorization: authorization.reveal(), bodyLength: length > 0 ? length : nil,
-            extra: shared.relay.extraHeaders)
-        guard
-            let opened = shared.relay.pools.current.openStreamNow(
-                upstreamFields, endStream: length == 0, delegate: self)
-        else { return handOver(.init(account: id)) }
+        // The upstream head is written straight into the connection's HTTP/2 session, with no field list between.
+        let opened = shared.relay.pools.current.openStreamNow(endStream: length == 0, delegate: self) { head in
+            UpstreamRequestHeaders.add(
+                method: method, authority: shared.relay.pools.origin.authority, path: path, client: fields,
+                authorization: authorization.reveal(), bodyLength: length > 0 ? length : nil,
+                extra: shared.relay.extraHeaders, to: &head)
+        }
+        guard let opened else { return handOver(.init(account: id)) }
         upstream = (opened.handler, opened.streamID)
         account = id
         self.token = token

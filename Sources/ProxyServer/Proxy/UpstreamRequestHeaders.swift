@@ -33,10 +33,22 @@ enum UpstreamRequestHeaders {
     ) -> [H2Field] {
         var fields: [H2Field] = []
         fields.reserveCapacity(client.count + extra.count + 8)
-        fields.append(H2Field(":method", method))
-        fields.append(H2Field(":scheme", "https"))
-        fields.append(H2Field(":authority", authority))
-        fields.append(H2Field(":path", path))
+        add(
+            method: method, authority: authority, path: path, client: client, authorization: authorization,
+            bodyLength: bodyLength, extra: extra, to: &fields)
+        return fields
+    }
+
+    /// The same, each field added to `sink` as it is made: the fast path writes them straight into the upstream
+    /// connection's HTTP/2 head (`H2HeadWriter`).
+    static func add(
+        method: String, authority: String, path: String, client: [H2Field], authorization: String, bodyLength: Int?,
+        extra: [(name: String, value: String)], to fields: inout some H2FieldSink & ~Copyable
+    ) {
+        fields.add(":method", method)
+        fields.add(":scheme", "https")
+        fields.add(":authority", authority)
+        fields.add(":path", path)
         var version: String?
         var betas: [String] = []
         let dropped = Self.dropped  // once: each use of the static is a retain and a release of its table
@@ -48,24 +60,23 @@ enum UpstreamRequestHeaders {
                 continue
             }
             if !extra.isEmpty, extra.contains(where: { $0.name == client[index].name }) { continue }
-            fields.append(client[index])
+            fields.add(client[index].name, client[index].value)
         }
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
-            fields.append(H2Field(name, value))
+            fields.add(name, value)
         }
-        fields.append(H2Field("authorization", authorization))
+        fields.add("authorization", authorization)
         let chosenVersion = extra.last(where: { $0.name == "anthropic-version" })?.value ?? version ?? "2023-06-01"
-        fields.append(H2Field("anthropic-version", chosenVersion))
+        fields.add("anthropic-version", chosenVersion)
         for (name, value) in extra where name == "anthropic-beta" { addBetas(value, to: &betas) }
         if betas.isEmpty {
-            fields.append(H2Field("anthropic-beta", oauthBeta))
+            fields.add("anthropic-beta", oauthBeta)
         } else {
             if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
-            fields.append(H2Field("anthropic-beta", betas.joined(separator: ",")))
+            fields.add("anthropic-beta", betas.joined(separator: ","))
         }
-        fields.append(H2Field("accept-encoding", "identity"))
-        if let bodyLength { fields.append(H2Field("content-length", String(bodyLength))) }
-        return fields
+        fields.add("accept-encoding", "identity")
+        if let bodyLength { fields.add("content-length", String(bodyLength)) }
     }
 
     private static func addBetas(_ value: String, to betas: inout [String]) {

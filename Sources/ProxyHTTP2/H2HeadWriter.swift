@@ -1,0 +1,97 @@
+import CNGHTTP2
+import NIOCore
+
+/// Where a head's `nghttp2_nv` array and its bytes are laid out before a submit call; grown as heads need, freed
+/// with the session (`deallocate`). Nothing in it outlives one submit call (nghttp2 copies the fields). Plain
+/// pointers, so handing it to a writer and back costs no reference counting.
+struct H2HeadSpace {
+    fileprivate var bytes = Space<UInt8>(capacity: 1024)
+    fileprivate var nameValues = Space<nghttp2_nv>(capacity: 32)
+    /// Where each field's name starts in `bytes` while a head is written (its value follows the name).
+    fileprivate var offsets = Space<Int>(capacity: 32)
+
+    func deallocate() {
+        bytes.pointer.deallocate()
+        nameValues.pointer.deallocate()
+        offsets.pointer.deallocate()
+    }
+
+    /// Room for `capacity` elements, grown keeping what is in use.
+    fileprivate struct Space<Element> {
+        var pointer: UnsafeMutablePointer<Element>
+        var capacity: Int
+
+        init(capacity: Int) {
+            pointer = .allocate(capacity: capacity)
+            self.capacity = capacity
+        }
+
+        /// At least `count` elements from `used` on, the first `used` kept.
+        mutating func reserve(_ count: Int, after used: Int) -> UnsafeMutablePointer<Element> {
+            if used + count > capacity {
+                let grown = UnsafeMutablePointer<Element>.allocate(capacity: max(used + count, capacity * 2))
+                grown.moveInitialize(from: pointer, count: used)
+                pointer.deallocate()
+                pointer = grown
+                capacity = max(used + count, capacity * 2)
+            }
+            return pointer + used
+        }
+    }
+}
+
+/// Lays out a head's fields for nghttp2 as they are added, in the session's head space. A head can be written
+/// straight from where its parts are (the relay's upstream request: the client's fields, the account's token, the
+/// configured extras), with no array of `H2Field`s made, filled and freed in between.
+public struct H2HeadWriter: ~Copyable, H2FieldSink {
+    /// The session's space, lent for one head: `finish` hands it back, moved if it grew.
+    private var space: H2HeadSpace
+    public private(set) var count = 0
+    private var used = 0
+
+    init(_ space: H2HeadSpace) {
+        self.space = space
+    }
+
+    public mutating func add(_ name: String, _ value: String) {
+        let nameLength = name.utf8.count
+        let valueLength = value.utf8.count
+        let start = space.bytes.reserve(nameLength + valueLength, after: used)
+        _ = FieldText.copy(name, to: start)
+        _ = FieldText.copy(value, to: start + nameLength)
+        space.offsets.reserve(1, after: count).initialize(to: used)
+        space.nameValues.reserve(1, after: count).initialize(
+            to: nghttp2_nv(
+                name: nil, value: nil, namelen: nameLength, valuelen: valueLength,
+                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
+        used += nameLength + valueLength
+        count += 1
+    }
+
+    /// Fields of an array, read in place by index (a `for field in` loop copies both strings of each).
+    public mutating func add(_ fields: [H2Field]) {
+        for index in fields.indices { add(fields[index].name, fields[index].value) }
+    }
+
+    /// The fields as `nghttp2_nv` values, valid until the next head is written; their bytes are pointed at only now,
+    /// since the space may have moved as it grew. The space goes back to the session, which must keep it.
+    consuming func finish() -> (fields: UnsafePointer<nghttp2_nv>, count: Int, space: H2HeadSpace) {
+        let base = space.bytes.pointer
+        let nameValues = space.nameValues.pointer
+        for index in 0..<count {
+            let name = base + space.offsets.pointer[index]
+            nameValues[index].name = name
+            nameValues[index].value = name + nameValues[index].namelen
+        }
+        return (UnsafePointer(nameValues), count, space)
+    }
+}
+
+/// Where a head's fields go as they are made: an array of them, or a head laid out for nghttp2.
+public protocol H2FieldSink: ~Copyable {
+    mutating func add(_ name: String, _ value: String)
+}
+
+extension Array: H2FieldSink where Element == H2Field {
+    public mutating func add(_ name: String, _ value: String) { append(H2Field(name, value)) }
+}
