@@ -54,11 +54,23 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
     }
 
     public mutating func add(_ name: String, _ value: String) {
-        let nameLength = name.utf8.count
-        let valueLength = value.utf8.count
+        // Read through borrowed spans: `FieldText.copy`'s closure held a reference to each string here (4 reference
+        // counting calls per field), where a span of a parameter needs none.
+        let name = name.utf8.span
+        let value = value.utf8.span
+        let nameLength = name.count
+        let valueLength = value.count
         let start = space.bytes.reserve(nameLength + valueLength, after: used)
-        _ = FieldText.copy(name, to: start)
-        _ = FieldText.copy(value, to: start + nameLength)
+        if nameLength > 0 {
+            name.withUnsafeBytes {
+                UnsafeMutableRawPointer(start).copyMemory(from: $0.baseAddress!, byteCount: nameLength)
+            }
+        }
+        if valueLength > 0 {
+            value.withUnsafeBytes {
+                UnsafeMutableRawPointer(start + nameLength).copyMemory(from: $0.baseAddress!, byteCount: valueLength)
+            }
+        }
         space.offsets.reserve(1, after: count).initialize(to: used)
         space.nameValues.reserve(1, after: count).initialize(
             to: nghttp2_nv(

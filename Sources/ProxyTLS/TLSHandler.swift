@@ -158,7 +158,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             }
         case .closing, .closed:
-            break  // closing: what the peer still sends is dropped, not buffered in the memory BIO
+            break  // closing: what the peer still sends is dropped, not kept for OpenSSL
         }
     }
 
