@@ -23,10 +23,6 @@ public struct UsageObserver: Sendable {
     /// What a response with this `content-type` carries; media types are compared in any case (RFC 9110 §8.3.1).
     public static func kind(ofContentType contentType: String?) -> Kind {
         let type = contentType ?? ""
-        // The API's own two values first: equal strings compare without reading their bytes when they share storage
-        // (the relay's header constants do), and the prefix checks below hold each string for their closures.
-        if type == "text/event-stream" { return .eventStream }
-        if type == "application/json" { return .json }
         if hasPrefix(type, lowercased: "text/event-stream") { return .eventStream }
         return hasPrefix(type, lowercased: "application/json") ? .json : .other
     }
