@@ -94,22 +94,21 @@ public final class UpstreamPools: Sendable {
         }
     }
 
-    /// The HTTP/2 pool of the calling thread's event loop, or the first one when called from elsewhere. Every
-    /// request of the fast relay asks, so only the pool is retained, not each entry looked at.
-    public var current: UpstreamPool {
-        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
-            for index in pools.indices where pools[index].loop === loop { return pools[index].http2 }
-        }
-        return pools[0].http2
-    }
+    /// The HTTP/2 pool of the calling thread's event loop, or the first one when called from elsewhere (every request
+    /// of the fast relay asks).
+    public var current: UpstreamPool { pools[currentIndex].http2 }
 
     private var currentEntry: (loop: any EventLoop, http2: UpstreamPool, http1: HTTP1UpstreamPool) {
-        if let loop = MultiThreadedEventLoopGroup.currentEventLoop,
-            let match = pools.first(where: { $0.loop === loop })
-        {
-            return match
+        pools[currentIndex]
+    }
+
+    /// The calling thread's event loop's entry, found by index (an entry handed to a closure is a copy: three
+    /// retains), or the first one when called from elsewhere.
+    private var currentIndex: Int {
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
+            for index in pools.indices where pools[index].loop === loop { return index }
         }
-        return pools[0]
+        return 0
     }
 
     /// The protocol requests go out with now: `h2`, `http/1.1`, or nil while `auto` has not learned it yet.

@@ -172,9 +172,12 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         var hasDate = false
         var dropsFields = false
         let hopByHop = ProxyRelay.hopByHop  // once: each use of the static is a retain and a release of its table
-        // By index, in place (a closure or a `for field in` loop copies each field's strings). Pseudo-fields other
-        // than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones) are dropped below,
-        // which an HTTP/2 upstream's answer never needs.
+        // Pseudo-fields other than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones)
+        // go; an HTTP/2 upstream's answer never has any, so they are only looked for in the scan below.
+        func dropped(_ name: String) -> Bool {
+            name.utf8.first == UInt8(ascii: ":") ? name != ":status" : hopByHop.contains(name)
+        }
+        // By index, in place (a closure or a `for field in` loop copies each field's strings).
         for index in response.indices {
             // By length first: most fields are none of these, and a length costs less than a comparison.
             switch response[index].name.utf8.count {
@@ -183,18 +186,10 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             case 4 where response[index].name == "date": hasDate = true
             default: break
             }
-            if response[index].name.utf8.first == UInt8(ascii: ":") {
-                if response[index].name != ":status" { dropsFields = true }
-            } else if hopByHop.contains(response[index].name) {
-                dropsFields = true
-            }
+            if dropped(response[index].name) { dropsFields = true }
         }
-        if dropsFields {
-            // In place: the upstream's `:status` stays first.
-            response.removeAll { field in
-                field.name.utf8.first == UInt8(ascii: ":") ? field.name != ":status" : hopByHop.contains(field.name)
-            }
-        }
+        // In place: the upstream's `:status` stays first.
+        if dropsFields { response.removeAll { dropped($0.name) } }
         response.append(H2Field("x-claude-proxy-account", account.rawValue))
         response.append(H2Field("x-request-id", requestID))
         if !hasDate { response.append(H2Field("date", HTTPDate.now())) }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ProxyCore
+import ProxyHTTP2
 
 /// What is known about one `/v1` request while it is relayed, reported once when it ends: one log line (request
 /// id, client key label, account, model, status, time to first byte, duration, tokens — never a secret) and the
@@ -141,12 +142,7 @@ enum RequestModel {
     /// no lock is shared between loops; bounded, as the names are the clients' to choose.
     static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
         let table = perThread.currentOrMade(Names.init)
-        for name in table.names where name.utf8.count == bytes.count {
-            let equal = name.utf8.withContiguousStorageIfAvailable { stored in
-                memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0
-            }
-            if equal == true { return name }
-        }
+        for name in table.names where FieldText.equals(name, bytes) { return name }
         let name = String(decoding: bytes, as: UTF8.self)
         if table.names.count < internLimit { table.names.append(name) }
         return name
