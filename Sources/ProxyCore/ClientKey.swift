@@ -31,17 +31,17 @@ public struct ClientKey: Sendable, Equatable {
     }
 
     public func matches(_ presented: String) -> Bool {
+        var presented = presented
+        return presented.withUTF8 { matches($0) }
+    }
+
+    /// The same for a key's bytes where they lie (a request head's).
+    public func matches(_ presented: UnsafeBufferPointer<UInt8>) -> Bool {
         switch form {
         case .plain(let key):
-            // A native string's bytes are compared where they are (no copy per request).
-            if let result = presented.utf8.withContiguousStorageIfAvailable({ presentedBytes in
-                key.withUnsafeBufferPointer { Self.constantTimeEquals(presentedBytes, $0) }
-            }) {
-                return result
-            }
-            return Self.constantTimeEquals(Array(presented.utf8), key)
+            return key.withUnsafeBufferPointer { Self.constantTimeEquals(presented, $0) }
         case .sha256(let digest):
-            return Self.constantTimeEquals(PKCE.sha256(Array(presented.utf8)), digest)
+            return Self.constantTimeEquals(PKCE.sha256(Array(presented)), digest)
         }
     }
 

@@ -32,22 +32,6 @@ public enum FieldText {
         }
     }
 
-    /// A field value's bytes as a string, reusing one of the connection's recent values where it repeats: `recent`
-    /// keeps the long values (over 15 bytes; shorter ones are inline and cost nothing to make) of the connection's
-    /// last heads by their position in the head, and a value that comes again, byte for byte in the same place (a
-    /// client's user agent, key and betas with every request; an upstream's fixed response fields), is that string
-    /// again instead of a new one. Positions from `recentPositions` on are not remembered.
-    public static func value(_ bytes: UnsafeRawBufferPointer, at position: Int, recent: inout [String]) -> String {
-        guard bytes.count > 15, position < recentPositions else { return string(bytes) }
-        if position < recent.count, equals(recent[position], bytes) { return recent[position] }
-        let text = string(bytes)
-        while recent.count < position { recent.append("") }
-        if position < recent.count { recent[position] = text } else { recent.append(text) }
-        return text
-    }
-
-    public static let recentPositions = 64
-
     /// Copies a string's UTF-8 bytes to `destination`, read in place where the string has them contiguous (native
     /// strings do); returns how many.
     @inlinable @inline(__always)

@@ -47,10 +47,10 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             self.delegate = delegate
         }
 
-        func receivedHead(_ fields: consuming [H2Field]) {
+        func receivedHead(_ fields: consuming FieldBlock) {
             if let head {
                 self.head = nil
-                head.succeed(fields)
+                head.succeed(fields.fields)
             } else if let delegate, !headSeen {
                 headSeen = true
                 delegate.responseHead(fields)
@@ -166,7 +166,10 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { continue }
                 // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
-                if let status = fields[field: ":status"], status.utf8.first == UInt8(ascii: "1") { continue }
+                let interim = fields.withFields { head in
+                    head.first(":status").map { head.value($0).first == UInt8(ascii: "1") } ?? false
+                }
+                if interim { continue }
                 stream.receivedHead(fields)
                 if endStream { stream.ended() }
             case .data(let id, let bytes):
@@ -336,7 +339,7 @@ extension H2ClientHandler: Sendable {}
 /// Exactly one of `responseEnded` and `streamFailed` ends the conversation.
 public protocol H2ClientStreamDelegate: AnyObject {
     /// `fields` is the reader's own (usually the only reference): edited in place, it is not copied.
-    func responseHead(_ fields: consuming [H2Field])
+    func responseHead(_ fields: consuming FieldBlock)
     /// Give the bytes back with `consume(streamID:_:)` once passed on: until then they hold the window.
     func responseData(_ bytes: ByteBuffer)
     func responseEnded()

@@ -58,18 +58,29 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
         // counting calls per field), where a span of a parameter needs none.
         let name = name.utf8.span
         let value = value.utf8.span
+        name.withUnsafeBytes { name in
+            value.withUnsafeBytes { value in add(name: name, value: value, lowercasing: false) }
+        }
+    }
+
+    /// A field from bytes; the name lower-cased (HTTP/2 names are lower case on the wire).
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        add(name: name, value: value, lowercasing: true)
+    }
+
+    private mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, lowercasing: Bool) {
         let nameLength = name.count
         let valueLength = value.count
         let start = space.bytes.reserve(nameLength + valueLength, after: used)
         if nameLength > 0 {
-            name.withUnsafeBytes {
-                UnsafeMutableRawPointer(start).copyMemory(from: $0.baseAddress!, byteCount: nameLength)
+            if lowercasing {
+                for index in 0..<nameLength { start[index] = FieldBytes.lower(name[index]) }
+            } else {
+                UnsafeMutableRawPointer(start).copyMemory(from: name.baseAddress!, byteCount: nameLength)
             }
         }
         if valueLength > 0 {
-            value.withUnsafeBytes {
-                UnsafeMutableRawPointer(start + nameLength).copyMemory(from: $0.baseAddress!, byteCount: valueLength)
-            }
+            UnsafeMutableRawPointer(start + nameLength).copyMemory(from: value.baseAddress!, byteCount: valueLength)
         }
         space.offsets.reserve(1, after: count).initialize(to: used)
         space.nameValues.reserve(1, after: count).initialize(
@@ -83,6 +94,13 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
     /// Fields of an array, read in place by index (a `for field in` loop copies both strings of each).
     public mutating func add(_ fields: [H2Field]) {
         for index in fields.indices { add(fields[index].name, fields[index].value) }
+    }
+
+    /// The fields of a block, names lower-cased.
+    public mutating func add(_ block: borrowing FieldBlock) {
+        block.withFields { reader in
+            for index in 0..<reader.count { add(name: reader.name(index), value: reader.value(index)) }
+        }
     }
 
     /// The fields as `nghttp2_nv` values, valid until the next head is written; their bytes are pointed at only now,
@@ -102,8 +120,14 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
 /// Where a head's fields go as they are made: an array of them, or a head laid out for nghttp2.
 public protocol H2FieldSink: ~Copyable {
     mutating func add(_ name: String, _ value: String)
+    /// A field from bytes; the name is lower-cased.
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
 }
 
 extension Array: H2FieldSink where Element == H2Field {
     public mutating func add(_ name: String, _ value: String) { append(H2Field(name, value)) }
+
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        append(H2Field(FieldText.string(name, lowercasing: true), FieldText.string(value)))
+    }
 }

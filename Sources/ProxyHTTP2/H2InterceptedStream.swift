@@ -3,7 +3,7 @@ import NIOCore
 /// Takes request streams over on the connection's event loop, before any task is made for them: the relay's
 /// fast path. Returning nil leaves the stream to the async responder as usual.
 public protocol H2StreamInterceptor: Sendable {
-    func intercept(_ stream: H2InterceptedStream, fields: [H2Field], endStream: Bool)
+    func intercept(_ stream: H2InterceptedStream, fields: FieldBlock, endStream: Bool)
         -> (any H2InterceptedStreamDelegate)?
 }
 
@@ -29,8 +29,13 @@ public struct H2InterceptedStream {
     public var eventLoop: any EventLoop { handler.eventLoop! }
 
     /// Submits the response head.
-    public func respond(_ fields: [H2Field], endStream: Bool) throws {
-        try handler.interceptedHead(id, fields, endStream: endStream)
+    public func respond(_ fields: borrowing FieldBlock, endStream: Bool) throws {
+        try respond(endStream: endStream) { head in head.add(fields) }
+    }
+
+    /// Submits the response head written by `head` straight into the session's head space.
+    public func respond(endStream: Bool, head: (inout H2HeadWriter) -> Void) throws {
+        try handler.interceptedHead(id, endStream: endStream, head: head)
     }
 
     /// Queues response body bytes; false when the stream's queue is above its high-water mark: stop passing

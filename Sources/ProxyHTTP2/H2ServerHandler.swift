@@ -218,7 +218,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
     }
 
-    private func open(_ id: Int32, fields: [H2Field], endStream: Bool, context: ChannelHandlerContext) {
+    private func open(_ id: Int32, fields: FieldBlock, endStream: Bool, context: ChannelHandlerContext) {
         idleSince = nil
         streamsOpened += 1
         if configuration.maxStreamsPerConnection > 0, streamsOpened == configuration.maxStreamsPerConnection {
@@ -254,7 +254,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
                 }
             }
         }
-        newStreams.yield(H2ServerStream(id: id, fields: fields, body: inbound, connection: connection))
+        newStreams.yield(H2ServerStream(id: id, fields: fields.fields, body: inbound, connection: connection))
     }
 
     private func end(_ id: Int32, error: (any Error)?) {
@@ -317,9 +317,9 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     // MARK: - Calls from an intercepted stream's delegate (on the event loop)
 
-    func interceptedHead(_ id: Int32, _ fields: [H2Field], endStream: Bool) throws {
+    func interceptedHead(_ id: Int32, endStream: Bool, head: (inout H2HeadWriter) -> Void) throws {
         guard let stream = streams[id] else { throw H2StreamClosedError(streamID: id, errorCode: H2ErrorCode.cancel) }
-        try session.submitResponse(streamID: id, fields, endStream: endStream)
+        try session.submitResponse(streamID: id, endStream: endStream, head: head)
         if endStream { responseComplete(stream, streamID: id) }
         scheduleFlush()
     }

@@ -32,8 +32,8 @@ public final class H2Session {
     private var events: [H2Event] = []
     /// The header block being received (one at a time).
     private var block: HeaderBlock?
-    /// The connection's recent long field values (`FieldText.value(_:at:recent:)`).
-    private var recentValues: [String] = []
+    /// Where received heads' fields are laid out.
+    private var fieldBuilder = FieldBlockBuilder()
     /// Our SETTINGS_MAX_HEADER_LIST_SIZE: announcing it is advisory, so it is enforced here.
     private let maxHeaderListSize: Int
     /// Bodies we are sending, by stream; read by nghttp2's data provider.
@@ -205,6 +205,18 @@ public final class H2Session {
 
     /// Answers a stream with a response head (server role); body as for `submitRequest`.
     public func submitResponse(streamID: Int32, _ fields: [H2Field], endStream: Bool) throws(H2Error) {
+        try submitResponse(streamID: streamID, endStream: endStream) { head in head.add(fields) }
+    }
+
+    /// The same from a block of fields.
+    public func submitResponse(streamID: Int32, _ fields: borrowing FieldBlock, endStream: Bool) throws(H2Error) {
+        try submitResponse(streamID: streamID, endStream: endStream) { head in head.add(fields) }
+    }
+
+    /// The same with the head written by `head` straight into the session's head space.
+    public func submitResponse(
+        streamID: Int32, endStream: Bool, head: (inout H2HeadWriter) -> Void
+    ) throws(H2Error) {
         // nghttp2 refuses these too, but the stream table cannot even hold 0 (the connection).
         guard streamID > 0 else {
             let code = Int32(NGHTTP2_ERR_INVALID_ARGUMENT.rawValue)
@@ -212,15 +224,15 @@ public final class H2Session {
         }
         if !endStream { outgoing[streamID] = OutgoingBody() }
         var writer = H2HeadWriter(headSpace)
-        writer.add(fields)
-        let (nva, _, space) = writer.finish()
+        head(&writer)
+        let (nva, count, space) = writer.finish()
         headSpace = space
         let result: Int32
         if endStream {
-            result = nghttp2_submit_response(handle, streamID, nva, fields.count, nil)
+            result = nghttp2_submit_response(handle, streamID, nva, count, nil)
         } else {
             var provider = H2Callbacks.bodyProvider
-            result = nghttp2_submit_response(handle, streamID, nva, fields.count, &provider)
+            result = nghttp2_submit_response(handle, streamID, nva, count, &provider)
         }
         if result != 0 {
             outgoing[streamID] = nil
@@ -292,6 +304,7 @@ public final class H2Session {
 
     func beginHeaders(streamID: Int32) {
         block = HeaderBlock(streamID: streamID)
+        fieldBuilder.begin()
     }
 
     /// Adds a field to the block being received; false when the block grew past our header list limit (the
@@ -300,18 +313,21 @@ public final class H2Session {
         guard block?.streamID == streamID else { return false }
         guard
             block!.add(
-                name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value), limit: maxHeaderListSize,
-                recent: &recentValues)
+                name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value), limit: maxHeaderListSize)
         else {
             block = nil
             return false
         }
+        fieldBuilder.add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
         return true
     }
 
     func headersComplete(streamID: Int32, endStream: Bool) {
-        var fields: [H2Field] = []
-        if block?.streamID == streamID, let complete = block.take() { fields = complete.fields }
+        var fields = FieldBlock()
+        if block?.streamID == streamID {
+            block = nil
+            fields = fieldBuilder.finish()
+        }
         events.append(.headers(streamID: streamID, fields: fields, endStream: endStream))
     }
 

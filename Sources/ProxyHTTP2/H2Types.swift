@@ -28,7 +28,7 @@ public enum H2Role: Sendable {
 /// What happened on the connection, in the order nghttp2 reported it.
 public enum H2Event: Sendable, Equatable {
     /// A complete header block: request or response head, or trailers. `endStream`: no body follows.
-    case headers(streamID: Int32, fields: [H2Field], endStream: Bool)
+    case headers(streamID: Int32, fields: FieldBlock, endStream: Bool)
     /// Body bytes. Not counted against the receive window until the consumer calls `H2Session.consume`.
     case data(streamID: Int32, bytes: ByteBuffer)
     /// The peer ended its side of the stream after DATA frames.

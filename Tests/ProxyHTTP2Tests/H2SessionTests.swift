@@ -45,7 +45,7 @@ final class H2Pair {
 
     static func heads(of events: [H2Event], stream: Int32) -> [[H2Field]] {
         events.compactMap { event in
-            if case .headers(let id, let fields, _) = event, id == stream { return fields }
+            if case .headers(let id, let fields, _) = event, id == stream { return fields.fields }
             return nil
         }
     }
@@ -67,7 +67,8 @@ final class H2Pair {
         pair.pump()
         #expect(
             pair.serverEvents.contains(
-                .headers(streamID: stream, fields: Self.get + [H2Field("x-api-key", "k")], endStream: true)))
+                .headers(streamID: stream, fields: FieldBlock(Self.get + [H2Field("x-api-key", "k")]), endStream: true))
+        )
         try pair.server.submitResponse(
             streamID: stream, [H2Field(":status", "200"), H2Field("content-type", "text/plain")], endStream: false)
         pair.server.sendBody(streamID: stream, ByteBuffer(string: "hello"), endStream: true)

@@ -212,7 +212,7 @@ extension HTTP2FrontDoorTests {
             #expect(events.contains { if case .reset = $0 { true } else { false } }, "\(events)")
             #expect(
                 events.contains {
-                    if case .headers(_, let fields, _) = $0 { fields[field: ":status"] == "200" } else { false }
+                    if case .headers(_, let fields, _) = $0 { fields.value(named: ":status") == "200" } else { false }
                 })
         }
     }

@@ -15,9 +15,19 @@ public struct UsageObserver: Sendable {
     public private(set) var usage = Usage()
 
     public init(contentType: String?, jsonLimit: Int = 1 << 20) {
-        kind = Self.kind(ofContentType: contentType)
+        self.init(kind: Self.kind(ofContentType: contentType), jsonLimit: jsonLimit)
+    }
+
+    public init(kind: Kind, jsonLimit: Int = 1 << 20) {
+        self.kind = kind
         self.jsonLimit = jsonLimit
         usage.requests = 1
+    }
+
+    /// The same for a `content-type` value's bytes, read where they lie.
+    public static func kind(ofContentType contentType: UnsafeRawBufferPointer) -> Kind {
+        if hasPrefix(contentType, lowercased: "text/event-stream") { return .eventStream }
+        return hasPrefix(contentType, lowercased: "application/json") ? .json : .other
     }
 
     /// What a response with this `content-type` carries; media types are compared in any case (RFC 9110 §8.3.1).
@@ -29,18 +39,20 @@ public struct UsageObserver: Sendable {
 
     /// `prefix` (lower case) begins `text` in any case, compared without making a lower-cased copy of `text`.
     static func hasPrefix(_ text: String, lowercased prefix: StaticString) -> Bool {
-        let expected = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
-        func matches(_ utf8: some Sequence<UInt8>) -> Bool {
-            var iterator = utf8.makeIterator()
-            for byte in expected {
-                guard let next = iterator.next() else { return false }
-                let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(next) ? next | 0x20 : next
-                if lowered != byte { return false }
-            }
-            return true
+        var text = text
+        return text.withUTF8 { hasPrefix(UnsafeRawBufferPointer($0), lowercased: prefix) }
+    }
+
+    static func hasPrefix(_ bytes: UnsafeRawBufferPointer, lowercased prefix: StaticString) -> Bool {
+        let count = prefix.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
+        let expected = prefix.utf8Start
+        for index in 0..<count {
+            let next = bytes[index]
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(next) ? next | 0x20 : next
+            if lowered != expected[index] { return false }
         }
-        // Over contiguous bytes when the string has them (native strings do), else its UTF-8 view.
-        return text.utf8.withContiguousStorageIfAvailable { matches($0) } ?? matches(text.utf8)
+        return true
     }
 
     /// Concrete (not generic) so the scan is compiled for raw bytes: a generic collection walked element by

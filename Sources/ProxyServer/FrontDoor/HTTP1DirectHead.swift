@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import ProxyHTTP2
 
 /// An HTTP/1.1 request head read straight from the connection's bytes for `HTTP1DirectPath`, sans I/O. Only the
@@ -16,10 +17,9 @@ struct HTTP1DirectHead {
         case head(HTTP1DirectHead)
     }
 
-    let method: String
-    let path: String
-    /// `:method`, `:path`, then the header fields in order, names lower-cased, values without surrounding spaces.
-    let fields: [H2Field]
+    /// `:method`, `:path`, then the header fields in order, where they lie in the head's bytes: names as they came,
+    /// values without surrounding spaces.
+    let fields: FieldBlock
     let contentLength: Int
     /// `Connection: close`: the connection ends with this request's response.
     let close: Bool
@@ -42,22 +42,28 @@ struct HTTP1DirectHead {
         static let standard = Limits(length: ceiling, fields: 200)
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard) -> Parse {
-        var recent: [String] = []
-        return parse(bytes, limits: limits, recent: &recent)
+    static func parse(_ buffer: ByteBuffer, limits: Limits = .standard) -> Parse {
+        var builder = FieldBlockBuilder(chunkSize: 1024)
+        return parse(buffer, limits: limits, builder: &builder)
     }
 
-    /// `recent`: the connection's recent long field values, reused where a value repeats
-    /// (`FieldText.value(_:at:recent:)`).
-    static func parse(_ bytes: UnsafeRawBufferPointer, limits: Limits = .standard, recent: inout [String]) -> Parse {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return .incomplete }
-        let searched = min(bytes.count, limits.length)
-        guard let length = endOfHead(base, searched) else {
-            return searched == limits.length ? .unusual : .incomplete
+    /// The head at the start of `buffer`'s readable bytes; its fields are read where they lie, in a slice of it, and
+    /// `builder` (the connection's) lays out where.
+    static func parse(_ buffer: ByteBuffer, limits: Limits = .standard, builder: inout FieldBlockBuilder) -> Parse {
+        let searched = min(buffer.readableBytes, limits.length)
+        guard searched > 0 else { return .incomplete }
+        let end = buffer.withUnsafeReadableBytes { endOfHead($0.baseAddress!, searched) }
+        guard let length = end else { return searched == limits.length ? .unusual : .incomplete }
+        guard length > 0, let head = buffer.getSlice(at: buffer.readerIndex, length: length) else { return .unusual }
+        builder.begin()
+        let read = head.withUnsafeReadableBytes { bytes in
+            var reader = LineReader(bytes: bytes, maxFields: limits.fields)
+            return reader.head(into: &builder)
         }
-        guard length > 0 else { return .unusual }
-        var reader = LineReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[0..<length]), maxFields: limits.fields)
-        return reader.head(recent: &recent).map { .head($0) } ?? .unusual
+        guard let (contentLength, close) = read else { return .unusual }
+        return .head(
+            HTTP1DirectHead(
+                fields: builder.finish(in: head), contentLength: contentLength, close: close, length: length))
     }
 
     /// The length up to and including the first CRLF CRLF, found from LF to LF with `memchr`; 0 at a bare LF
@@ -88,65 +94,68 @@ private struct LineReader {
         self.maxFields = maxFields
     }
 
-    mutating func head(recent: inout [String]) -> HTTP1DirectHead? {
-        guard let (method, path) = requestLine() else { return nil }
-        var fields = [H2Field(":method", method), H2Field(":path", path)]
-        fields.reserveCapacity(16)
+    /// Adds the head's fields to `fields`; its content length and whether it asks to close, or nil for a head
+    /// not read here.
+    mutating func head(into fields: inout FieldBlockBuilder) -> (contentLength: Int, close: Bool)? {
+        guard requestLine(into: &fields) else { return nil }
         var contentLength: Int?
         var close = false
+        var count = 0
         while true {
             if bytes[index] == cr {
                 // The empty line that ends the head (CRLF CRLF), or a bare CR.
                 guard index + 2 == bytes.count else { return nil }
                 break
             }
-            guard fields.count - 2 < maxFields, let (name, value) = fieldLine(at: fields.count, recent: &recent) else {
-                return nil
-            }
+            guard count < maxFields, let (name, value) = fieldLine() else { return nil }
+            count += 1
+            let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[name])
+            let valueBytes = UnsafeRawBufferPointer(rebasing: bytes[value])
             // By length first: most names are none of these, and a length costs less than a comparison.
-            switch name.utf8.count {
-            case 14 where name == "content-length":
-                guard contentLength == nil, let length = Self.decimal(value) else { return nil }
+            switch name.count {
+            case 14 where Self.named(nameBytes, "content-length"):
+                guard contentLength == nil, let length = Self.decimal(valueBytes) else { return nil }
                 contentLength = length
-            case 10 where name == "connection":
-                guard let closes = Self.connectionCloses(value) else { return nil }
+            case 10 where Self.named(nameBytes, "connection"):
+                guard let closes = Self.connectionCloses(valueBytes) else { return nil }
                 close = close || closes
-            case 17 where name == "transfer-encoding", 6 where name == "expect", 7 where name == "upgrade",
-                16 where name == "content-encoding", 2 where name == "te", 14 where name == "http2-settings":
+            case 17 where Self.named(nameBytes, "transfer-encoding"), 6 where Self.named(nameBytes, "expect"),
+                7 where Self.named(nameBytes, "upgrade"), 16 where Self.named(nameBytes, "content-encoding"),
+                2 where Self.named(nameBytes, "te"), 14 where Self.named(nameBytes, "http2-settings"):
                 return nil
             default:
                 break
             }
-            fields.append(H2Field(name, value))
+            fields.addField(name: name, value: value)
         }
-        return HTTP1DirectHead(
-            method: method, path: path, fields: fields, contentLength: contentLength ?? 0, close: close,
-            length: bytes.count)
+        return (contentLength ?? 0, close)
     }
 
-    /// `POST /v1/… HTTP/1.1` or `GET /v1/… HTTP/1.1`.
-    private mutating func requestLine() -> (String, String)? {
-        let method: String
+    /// `POST /v1/… HTTP/1.1` or `GET /v1/… HTTP/1.1`: the method and target added as `:method` and `:path`.
+    private mutating func requestLine(into fields: inout FieldBlockBuilder) -> Bool {
         if matches("POST ") {
-            method = "POST"
+            fields.addField(.method, value: 0..<4)
         } else if matches("GET ") {
-            method = "GET"
+            fields.addField(.method, value: 0..<3)
         } else {
-            return nil
+            return false
         }
         let start = index
         while index < bytes.count, (0x21...0x7E).contains(bytes[index]) { index += 1 }
-        let target = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-        guard target.starts(with: "/v1/".utf8), matches(" HTTP/1.1\r\n") else { return nil }
-        return (method, String(decoding: target, as: UTF8.self))
+        let target = start..<index
+        guard UnsafeRawBufferPointer(rebasing: bytes[target]).starts(with: "/v1/".utf8), matches(" HTTP/1.1\r\n")
+        else { return false }
+        fields.addField(.path, value: target)
+        return true
     }
 
-    /// `name: value` and its CRLF, or nil for anything else (a folded line, a bare CR or LF, a control byte).
-    private mutating func fieldLine(at position: Int, recent: inout [String]) -> (String, String)? {
+    /// `name: value` and its CRLF, as where the name and the value (without surrounding spaces) lie, or nil for
+    /// anything else (a folded line, a bare CR or LF, a control byte).
+    private mutating func fieldLine() -> (name: Range<Int>, value: Range<Int>)? {
         let nameStart = index
         while Self.isTokenByte(bytes[index]) { index += 1 }
         guard index > nameStart, bytes[index] == colon else { return nil }
-        let name = FieldText.string(UnsafeRawBufferPointer(rebasing: bytes[nameStart..<index]), lowercasing: true)
+        let name = nameStart..<index
         index += 1
         while bytes[index] == space || bytes[index] == tab { index += 1 }
         let valueStart = index
@@ -160,11 +169,12 @@ private struct LineReader {
         }
         guard bytes[index + 1] == lf else { return nil }
         index += 2
-        return (
-            name,
-            FieldText.value(
-                UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), at: position, recent: &recent)
-        )
+        return (name, valueStart..<valueEnd)
+    }
+
+    private static func named(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        FieldBytes.equalsFolded(
+            name, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
     }
 
     private mutating func matches(_ literal: StaticString) -> Bool {
@@ -192,20 +202,23 @@ private struct LineReader {
     }
 
     /// Digits only, and not so many that they overflow.
-    private static func decimal(_ value: String) -> Int? {
-        let digits = value.utf8
+    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int? {
         guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        return Int(value)
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     /// Whether the `Connection` field asks to close; nil when it names anything but `close` and `keep-alive`.
-    private static func connectionCloses(_ value: String) -> Bool? {
+    private static func connectionCloses(_ value: UnsafeRawBufferPointer) -> Bool? {
         var closes = false
-        for option in value.split(separator: ",") {
-            switch option.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "close": closes = true
-            case "keep-alive": break
-            default: return nil
+        for option in value.split(separator: UInt8(ascii: ",")) {
+            var option = UnsafeRawBufferPointer(rebasing: option)[...]
+            while let first = option.first, first == space || first == tab { option = option.dropFirst() }
+            while let last = option.last, last == space || last == tab { option = option.dropLast() }
+            let trimmed = UnsafeRawBufferPointer(rebasing: option)
+            if named(trimmed, "close") {
+                closes = true
+            } else if !named(trimmed, "keep-alive") {
+                return nil
             }
         }
         return closes

@@ -46,9 +46,8 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     private var buffer = ByteBuffer()
     /// The current request's head as it came, for a hand-over.
     private var headBytes: ByteBuffer?
-    /// The connection's recent long field values, which a next head reuses where they repeat
-    /// (`FieldText.value(_:at:recent:)`).
-    private var recentValues: [String] = []
+    /// Where the connection's request heads' fields are laid out.
+    private var fieldBuilder = FieldBlockBuilder(chunkSize: 2048)
     /// Which exchange is current: a finished one's calls are ignored.
     private var exchange = 0
     private var framing = HTTP1ResponseWriter.Framing.none
@@ -218,10 +217,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 return
             case .awaitingHead:
                 guard buffer.readableBytes > 0 else { return }
-                let parsed = buffer.withUnsafeReadableBytes {
-                    HTTP1DirectHead.parse($0, limits: limits, recent: &recentValues)
-                }
-                switch parsed {
+                switch HTTP1DirectHead.parse(buffer, limits: limits, builder: &fieldBuilder) {
                 case .incomplete:
                     return
                 case .unusual:
@@ -292,12 +288,15 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     // MARK: - The relay's side (HTTP1RelayConnection)
 
-    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
+    func respond(_ exchange: Int, _ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool)
+        throws
+    {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
         var head = spareHead.take() ?? allocator.buffer(capacity: 512)
         head.clear()
         guard
-            let framing = HTTP1ResponseWriter.head(fields, endStream: endStream, close: closeAfterExchange, into: &head)
+            let framing = HTTP1ResponseWriter.head(
+                fields, adding: added, endStream: endStream, close: closeAfterExchange, into: &head)
         else { throw ChannelError.inappropriateOperationForState }
         self.framing = framing
         context.write(wrapOutboundOut(head), promise: nil)

@@ -422,10 +422,14 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
 
     // MARK: - The relay's side (HTTP1RelayConnection)
 
-    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws {
+    func respond(
+        _ exchange: Int, _ block: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool
+    ) throws {
         guard exchange == self.exchange, let context else { throw ChannelError.ioOnClosedChannel }
         var status = HTTPResponseStatus.ok
         var headers = HTTPHeaders()
+        var fields = block.fields
+        added?.add(to: &fields)
         headers.reserveCapacity(fields.count)
         for field in fields {
             if field.name == ":status" {

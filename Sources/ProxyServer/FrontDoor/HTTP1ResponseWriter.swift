@@ -19,58 +19,77 @@ enum HTTP1ResponseWriter {
     ])
 
     /// The status line and the fields, or nil when `:status` is missing or not a status. `endStream`: no body
-    /// follows (framed as `content-length: 0` when the upstream did not say). `close`: `connection: close`.
-    static func head(_ fields: [H2Field], endStream: Bool, close: Bool, into buffer: inout ByteBuffer) -> Framing? {
-        // Fields are read in place by index: a `for field in fields` loop copies each field, a retain and a release
-        // of both strings per field and pass, which was most of the cost of writing a head.
+    /// follows (framed as `content-length: 0` when the upstream did not say). `close`: `connection: close`. Names are
+    /// written lower-cased.
+    static func head(
+        _ block: borrowing FieldBlock, adding added: AddedResponseFields? = nil, endStream: Bool, close: Bool,
+        into buffer: inout ByteBuffer
+    ) -> Framing? {
         let hopByHop = Self.hopByHop  // once: each use of the static is a retain and a release of its table
-        var code: Int?
-        var hasLength = false
-        var size = 96  // the status line and what may be added
-        for index in fields.indices {
-            let nameCount = fields[index].name.utf8.count
-            size += nameCount + fields[index].value.utf8.count + 4
-            if nameCount == 7, code == nil, fields[index].name == ":status" { code = Int(fields[index].value) }
-            if nameCount == 14, fields[index].name == "content-length" { hasLength = true }
-        }
-        guard let code, (100...999).contains(code) else { return nil }
-        let framing: Framing
-        if code < 200 || code == 204 || code == 304 {
-            framing = .none
-        } else if hasLength || endStream {
-            framing = .length
-        } else {
-            framing = .chunked
-        }
-        let reason = code == 200 ? "OK" : HTTPResponseStatus(statusCode: code).reasonPhrase
-        size += reason.utf8.count
-        buffer.reserveCapacity(minimumWritableBytes: size)
-        // One pass of copies into the reserved space: writing field by field through ByteBuffer checks capacity and
-        // uniqueness for every piece.
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-            var cursor = Cursor(out: out)
-            cursor.append("HTTP/1.1 ")
-            cursor.append(String(code))
-            cursor.append(" ")
-            cursor.append(reason)
-            cursor.append("\r\n")
-            for index in fields.indices {
-                // Hop by hop: this connection's framing is ours.
-                if fields[index].name.utf8.first == UInt8(ascii: ":") || hopByHop.contains(fields[index].name) {
-                    continue
+        return block.withFields { fields -> Framing? in
+            var code: Int?
+            var hasLength = false
+            var size = 96  // the status line and what may be added
+            for index in 0..<fields.count {
+                let nameCount = fields.name(index).count
+                size += nameCount + fields.value(index).count + 4
+                if nameCount == 7, code == nil, fields.nameIs(index, ":status") {
+                    code = Self.status(fields.value(index))
                 }
-                cursor.append(fields[index].name)
-                cursor.append(": ")
-                cursor.append(fields[index].value)
-                cursor.append("\r\n")
+                if nameCount == 14, fields.nameIs(index, "content-length") { hasLength = true }
             }
-            if case .length = framing, !hasLength { cursor.append("content-length: 0\r\n") }
-            if case .chunked = framing { cursor.append("transfer-encoding: chunked\r\n") }
-            if close { cursor.append("connection: close\r\n") }
-            cursor.append("\r\n")
-            return cursor.offset
+            guard let code else { return nil }
+            let framing: Framing
+            if code < 200 || code == 204 || code == 304 {
+                framing = .none
+            } else if hasLength || endStream {
+                framing = .length
+            } else {
+                framing = .chunked
+            }
+            let reason = code == 200 ? "OK" : HTTPResponseStatus(statusCode: code).reasonPhrase
+            size += reason.utf8.count
+            if let added {
+                size += 40 + added.account.utf8.count + added.requestID.utf8.count + (added.date?.utf8.count ?? 0)
+            }
+            // One pass of copies into the reserved space: writing piece by piece through ByteBuffer checks capacity
+            // and uniqueness for every piece.
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                var cursor = Cursor(out: out)
+                cursor.append("HTTP/1.1 ")
+                cursor.append(String(code))
+                cursor.append(" ")
+                cursor.append(reason)
+                cursor.append("\r\n")
+                for index in 0..<fields.count {
+                    let name = fields.name(index)
+                    // Hop by hop: this connection's framing is ours.
+                    if name.first == UInt8(ascii: ":") || hopByHop.contains(name) { continue }
+                    cursor.append(name, lowercasing: true)
+                    cursor.append(": ")
+                    cursor.append(fields.value(index))
+                    cursor.append("\r\n")
+                }
+                if let added {
+                    cursor.append(field: "x-claude-proxy-account", added.account)
+                    cursor.append(field: "x-request-id", added.requestID)
+                    if let date = added.date { cursor.append(field: "date", date) }
+                }
+                if case .length = framing, !hasLength { cursor.append("content-length: 0\r\n") }
+                if case .chunked = framing { cursor.append("transfer-encoding: chunked\r\n") }
+                if close { cursor.append("connection: close\r\n") }
+                cursor.append("\r\n")
+                return cursor.offset
+            }
+            return framing
         }
-        return framing
+    }
+
+    /// Three digits, 100-999.
+    private static func status(_ digits: UnsafeRawBufferPointer) -> Int? {
+        guard digits.count == 3, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        let code = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+        return code >= 100 ? code : nil
     }
 
     /// Copies into space reserved for them.
@@ -80,6 +99,26 @@ enum HTTP1ResponseWriter {
 
         mutating func append(_ text: String) {
             offset += FieldText.copy(text, to: out.baseAddress! + offset)
+        }
+
+        mutating func append(field name: StaticString, _ value: String) {
+            append(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            append(": ")
+            append(value)
+            append("\r\n")
+        }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer, lowercasing: Bool = false) {
+            guard bytes.count > 0 else { return }
+            let target = out.baseAddress! + offset
+            if lowercasing {
+                for index in 0..<bytes.count {
+                    target.storeBytes(of: FieldBytes.lower(bytes[index]), toByteOffset: index, as: UInt8.self)
+                }
+            } else {
+                target.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+            offset += bytes.count
         }
     }
 

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import ProxyCore
+import ProxyHTTP2
 
 /// Who a request comes from: the operator (the admin key, `auth.api_key`) or a client holding one of
 /// `auth.client_keys`. Keys arrive as `x-api-key` or `Authorization: Bearer` (today's SDK sends Bearer even for
@@ -34,7 +35,12 @@ struct ClientAuthentication: Sendable {
     }
 
     func identify(presented: String?) -> ClientIdentity? {
-        guard let presented else { return nil }
+        guard var presented else { return nil }
+        return presented.withUTF8 { identify(presented: $0) }
+    }
+
+    /// The same for a key's bytes where they lie (a request head's).
+    func identify(presented: UnsafeBufferPointer<UInt8>) -> ClientIdentity? {
         var identity: ClientIdentity?
         for key in clients where key.matches(presented) { identity = .client(label: key.label) }
         if let admin, admin.matches(presented) { identity = .admin }
@@ -45,6 +51,18 @@ struct ClientAuthentication: Sendable {
         if let key = headers[HTTPField.Name("x-api-key")!] { return key }
         return headers[.authorization].flatMap(bearerToken)
     }
+
+    /// The token of an `Authorization: Bearer <token>` value, in place.
+    static func bearerToken(_ authorization: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard authorization.count > 7,
+            FieldBytes.equalsFolded(
+                UnsafeRawBufferPointer(rebasing: authorization[0..<7]),
+                UnsafeBufferPointer(start: Self.bearer.utf8Start, count: 7))
+        else { return nil }
+        return UnsafeRawBufferPointer(rebasing: authorization[7...])
+    }
+
+    private static let bearer: StaticString = "bearer "
 
     /// The token of an `Authorization: Bearer <token>` value.
     static func bearerToken(_ authorization: String) -> String? {

@@ -29,51 +29,59 @@ struct FastRelay: H2StreamInterceptor {
         self.logger = logger
     }
 
-    func intercept(_ stream: H2InterceptedStream, fields: [H2Field], endStream: Bool)
+    func intercept(_ stream: H2InterceptedStream, fields: FieldBlock, endStream: Bool)
         -> (any H2InterceptedStreamDelegate)?
     {
         intercept(fields: fields, client: stream)
     }
 
-    /// A request as HTTP/2 fields (`:method`, `:path`, lower-case names), from an HTTP/2 stream, `HTTP1DirectPath`'s
-    /// parser or an HTTP/1.1 head: taken when it is a `/v1` POST or GET with an accepted key and no encoded body.
-    func intercept(fields: [H2Field], client: some FastRelayClient) -> FastRelayStream? {
-        var method: String?
-        var path: String?
-        var apiKey: String?
-        var bearer: String?
-        for index in fields.indices {
-            // By length first: a length costs less than a string comparison, and most names match none. By index,
-            // in place: a `for field in fields` loop would retain and release both strings of every field.
-            switch fields[index].name.utf8.count {
-            case 7 where fields[index].name == ":method": method = fields[index].value
-            case 5 where fields[index].name == ":path": path = fields[index].value
-            case 9 where apiKey == nil && fields[index].name == "x-api-key": apiKey = fields[index].value
-            case 13 where bearer == nil && fields[index].name == "authorization":
-                bearer = ClientAuthentication.bearerToken(fields[index].value)
-            case 16 where fields[index].name == "content-encoding": return nil
-            default: break
+    /// A request as HTTP/2 fields (`:method`, `:path`, then the header fields), from an HTTP/2 stream,
+    /// `HTTP1DirectPath`'s parser or an HTTP/1.1 head: taken when it is a `/v1` POST or GET with an accepted key and
+    /// no encoded body. The fields are read where they lie; only the path becomes a string.
+    func intercept(fields: FieldBlock, client: some FastRelayClient) -> FastRelayStream? {
+        let authentication = shared.relay.authentication
+        let taken = fields.withFields { head -> (method: String, path: String, client: String)? in
+            var method: String?
+            var path: Int?
+            var apiKey: Int?
+            var bearer: UnsafeRawBufferPointer?
+            for index in 0..<head.count {
+                // By length first: a length costs less than a comparison, and most names match none.
+                switch head.name(index).count {
+                case 7 where head.nameIs(index, ":method"):
+                    let value = head.value(index)
+                    method = value.elementsEqual("POST".utf8) ? "POST" : value.elementsEqual("GET".utf8) ? "GET" : nil
+                case 5 where head.nameIs(index, ":path"): path = index
+                case 9 where apiKey == nil && head.nameIs(index, "x-api-key"): apiKey = index
+                case 13 where bearer == nil && head.nameIs(index, "authorization"):
+                    bearer = ClientAuthentication.bearerToken(head.value(index))
+                case 16 where head.nameIs(index, "content-encoding"): return nil
+                default: break
+                }
             }
+            guard let method, let path, head.value(path).starts(with: "/v1/".utf8),
+                let presented = apiKey.map({ head.value($0) }) ?? bearer,
+                let identity = authentication.identify(presented: presented.assumingMemoryBound(to: UInt8.self))
+            else { return nil }
+            return (method, head.valueString(path), identity.label)
         }
-        guard let method, let path, method == "POST" || method == "GET", path.hasPrefix("/v1/"),
-            let identity = shared.relay.authentication.identify(presented: apiKey ?? bearer)
-        else { return nil }
+        guard let taken else { return nil }
         return FastRelayStream(
-            client: client, fields: fields, method: method, path: path, client: identity.label, shared: shared,
-            logger: logger)
+            client: client, fields: fields, method: taken.method, path: taken.path, client: taken.client,
+            shared: shared, logger: logger)
     }
 
     /// The same for an HTTP/1.1 request head. An HTTP/1.0 request, or one that expects `100 Continue`, stays with
     /// Hummingbird, which does those.
     func intercept(_ head: HTTPRequestHead, client: some FastRelayClient) -> FastRelayStream? {
         guard head.version == .http1_1, head.method == .POST || head.method == .GET else { return nil }
-        var fields = [H2Field(":method", head.method.rawValue), H2Field(":path", head.uri)]
-        fields.reserveCapacity(head.headers.count + 2)
-        for (rawName, value) in head.headers {
-            let name = rawName.utf8.contains(where: { (65...90).contains($0) }) ? rawName.lowercased() : rawName
-            if name == "expect" { return nil }
-            fields.append(H2Field(name, value))
+        var fields = FieldBlockBuilder(chunkSize: 2048)
+        fields.add(":method", head.method.rawValue)
+        fields.add(":path", head.uri)
+        for (name, value) in head.headers {
+            if name.utf8.count == 6, name.lowercased() == "expect" { return nil }
+            fields.add(name, value)
         }
-        return intercept(fields: fields, client: client)
+        return intercept(fields: fields.finish(), client: client)
     }
 }

@@ -5,8 +5,8 @@ import ProxyHTTP2
 /// HTTP/1.1 request taken over on its connection (`HTTP1FastPath`). Only used on the connection's event loop.
 protocol FastRelayClient {
     var eventLoop: any EventLoop { get }
-    /// Sends the response head (`:status` and lower-case fields).
-    func respond(_ fields: [H2Field], endStream: Bool) throws
+    /// Sends the response head (`:status` and fields), with `added` written after its fields.
+    func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws
     /// Queues response body bytes; false when the client's queue is full: hold back until `writable()`.
     @discardableResult
     func write(_ bytes: ByteBuffer, endStream: Bool) -> Bool
@@ -17,16 +17,38 @@ protocol FastRelayClient {
     /// Gives the request to the async relay after all, with its body and where the fast path left off. Only
     /// before a response head was sent. False when the client is gone already.
     @discardableResult
-    func handOver(fields: [H2Field], body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool
+    func handOver(fields: FieldBlock, body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool
+}
+
+/// The fields the relay adds to an upstream's response head, written after the head's own as it goes out: the
+/// head's block stays as it came (added to, it would grow, and be copied wherever it is still shared).
+struct AddedResponseFields {
+    let account: String
+    let requestID: String
+    /// When the upstream sent no `date`.
+    let date: String?
+
+    func add(to head: inout some H2FieldSink & ~Copyable) {
+        head.add("x-claude-proxy-account", account)
+        head.add("x-request-id", requestID)
+        if let date { head.add("date", date) }
+    }
 }
 
 extension H2InterceptedStream: FastRelayClient {
+    func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws {
+        try respond(endStream: endStream) { head in
+            head.add(fields)
+            added?.add(to: &head)
+        }
+    }
+
     func abort() {
         reset(errorCode: H2ErrorCode.internalError)
     }
 
-    func handOver(fields: [H2Field], body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
-        handOver(fields: fields, body: body, handover: handover as (any Sendable)?)
+    func handOver(fields: FieldBlock, body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
+        handOver(fields: fields.fields, body: body, handover: handover as (any Sendable)?)
     }
 }
 
@@ -35,7 +57,8 @@ extension H2InterceptedStream: FastRelayClient {
 protocol HTTP1RelayConnection: AnyObject {
     /// The connection's loop (set when the handler is added, before any exchange).
     var eventLoop: any EventLoop { get }
-    func respond(_ exchange: Int, _ fields: [H2Field], endStream: Bool) throws
+    func respond(_ exchange: Int, _ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool)
+        throws
     func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool
     func abort(_ exchange: Int)
     func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool
@@ -52,8 +75,8 @@ struct HTTP1RelayExchange<Connection: HTTP1RelayConnection>: FastRelayClient {
     /// FastRelayClient` does not box it on the heap for every request.
     var eventLoop: any EventLoop { connection.eventLoop }
 
-    func respond(_ fields: [H2Field], endStream: Bool) throws {
-        try connection.respond(exchange, fields, endStream: endStream)
+    func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws {
+        try connection.respond(exchange, fields, adding: added, endStream: endStream)
     }
 
     func write(_ bytes: ByteBuffer, endStream: Bool) -> Bool {
@@ -67,7 +90,7 @@ struct HTTP1RelayExchange<Connection: HTTP1RelayConnection>: FastRelayClient {
         connection.abort(exchange)
     }
 
-    func handOver(fields: [H2Field], body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
+    func handOver(fields: FieldBlock, body: ByteBuffer, handover: ProxyRelay.RelayContinuation) -> Bool {
         connection.handOver(exchange, body: body, continuation: handover)
     }
 }

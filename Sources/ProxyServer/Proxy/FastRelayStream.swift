@@ -21,7 +21,8 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     static let answerLimit = 64 << 10
 
     private let client: any FastRelayClient
-    private let fields: [H2Field]
+    /// The client's request head, where its bytes lie.
+    private let fields: FieldBlock
     private let method: String
     private let path: String
     /// Shared, not copied: the relay's many references would be retained once per request.
@@ -34,8 +35,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var account: AccountID?
     private var token: Secret?
     private var status = 0
-    private var upstreamRequestID = ""
-    private var observer = UsageObserver(contentType: nil)
+    /// The response head as passed on: its `request-id` is read from it only if an error event needs it.
+    private var upstreamHead: FieldBlock?
+    private var observer = UsageObserver(kind: .other)
     /// A JSON response's body while it is one chunk (usually all of it): read for its usage at the end in place,
     /// instead of copied into the observer.
     private var jsonChunk: ByteBuffer?
@@ -55,7 +57,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
 
     init(
-        client: any FastRelayClient, fields: [H2Field], method: String, path: String, client clientKey: String,
+        client: any FastRelayClient, fields: FieldBlock, method: String, path: String, client clientKey: String,
         shared: FastRelay.Shared, logger: Logger
     ) {
         self.client = client
@@ -138,12 +140,34 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         arm(shared.relay.responseHeaderTimeout)
     }
 
-    func responseHead(_ head: consuming [H2Field]) {
+    func responseHead(_ head: consuming FieldBlock) {
         guard case .waitingForHead = phase, let account else { return }
-        status = Int(head[field: ":status"] ?? "") ?? 0
+        var response = consume head  // edited only where fields are dropped (its spans, not its bytes)
+        var contentKind = UsageObserver.Kind.other
+        var hasDate = false
+        var dropsFields = false
+        let hopByHop = ProxyRelay.hopByHop  // once: each use of the static is a retain and a release of its table
+        // Pseudo-fields other than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones)
+        // go; an HTTP/2 upstream's answer never has any, so they are only looked for in the scan below.
+        func dropped(_ name: UnsafeRawBufferPointer) -> Bool {
+            name.first == UInt8(ascii: ":") ? !Self.isStatus(name) : hopByHop.contains(name)
+        }
+        response.withFields { head in
+            for index in 0..<head.count {
+                // By length first: most fields are none of these, and a length costs less than a comparison.
+                switch head.name(index).count {
+                case 7 where head.nameIs(index, ":status"): status = Self.decimal(head.value(index))
+                case 12 where head.nameIs(index, "content-type"):
+                    contentKind = UsageObserver.kind(ofContentType: head.value(index))
+                case 4 where head.nameIs(index, "date"): hasDate = true
+                default: break
+                }
+                if dropped(head.name(index)) { dropsFields = true }
+            }
+        }
         shared.relay.metrics?.upstreamAnswered(after: RelayRecord.duration(.now() - sentAt))
         let rateLimit = shared.relay.balancer.record(status: status, for: account) { name in
-            head[field: name]?.trimmingCharacters(in: .whitespaces)
+            response.value(named: name)?.trimmingCharacters(in: .whitespaces)
         }
         if let rateLimit { shared.relay.usage?.record(rateLimit: rateLimit, for: account) }
         if ProxyRelay.isRetryable(status), shared.relay.maxRetries > 0 {
@@ -156,7 +180,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             } else if status >= 500 {
                 next.backoff = true
             }
-            let headers = head.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) }
+            let headers = response.fields.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) }
             let answer = ProxyRelay.BufferedAnswer(
                 status: status, headers: headers, body: ByteBuffer(), account: account)
             phase = .collectingAnswer(answer, next: next)
@@ -164,47 +188,35 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             return
         }
         // No attempt after this one: the request body, kept to replay it, goes (a large one is not held while the
-        // response streams, and the client connection's read buffer it lies in can be reused).
+        // response streams).
         body = ByteBuffer()
-        var response = consume head  // usually the only reference: edited in place
-        response.reserveCapacity(response.count + 3)
-        var contentType: String?
-        var hasDate = false
-        var dropsFields = false
-        let hopByHop = ProxyRelay.hopByHop  // once: each use of the static is a retain and a release of its table
-        // Pseudo-fields other than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones)
-        // go; an HTTP/2 upstream's answer never has any, so they are only looked for in the scan below.
-        func dropped(_ name: String) -> Bool {
-            name.utf8.first == UInt8(ascii: ":") ? name != ":status" : hopByHop.contains(name)
-        }
-        // By index, in place (a closure or a `for field in` loop copies each field's strings).
-        for index in response.indices {
-            // By length first: most fields are none of these, and a length costs less than a comparison.
-            switch response[index].name.utf8.count {
-            case 12 where response[index].name == "content-type": contentType = response[index].value
-            case 10 where response[index].name == "request-id": upstreamRequestID = response[index].value
-            case 4 where response[index].name == "date": hasDate = true
-            default: break
-            }
-            if dropped(response[index].name) { dropsFields = true }
-        }
         // In place: the upstream's `:status` stays first.
-        if dropsFields { response.removeAll { dropped($0.name) } }
-        response.append(H2Field("x-claude-proxy-account", account.rawValue))
-        response.append(H2Field("x-request-id", requestID))
-        if !hasDate { response.append(H2Field("date", HTTPDate.now())) }
-        observer = UsageObserver(contentType: contentType)
+        if dropsFields { response = response.removing(where: dropped) }
+        observer = UsageObserver(kind: contentKind)
         isEventStream = observer.kind == .eventStream
         phase = .streaming
         streamed = true
         lastActivity = .coarseNow
         do {
-            try client.respond(response, endStream: false)
+            let added = AddedResponseFields(
+                account: account.rawValue, requestID: requestID, date: hasDate ? nil : HTTPDate.now())
+            try client.respond(response, adding: added, endStream: false)
+            upstreamHead = response
         } catch {
             cancelUpstream()
             complete(failure: "\(error)", status: status)
             client.abort()
         }
+    }
+
+    private static func isStatus(_ name: UnsafeRawBufferPointer) -> Bool {
+        name.elementsEqual(":status".utf8)
+    }
+
+    /// Digits as a number (a status); 0 for anything else.
+    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int {
+        guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ (48...57).contains($0) }) else { return 0 }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     func responseData(_ bytes: ByteBuffer) {
@@ -289,7 +301,9 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         complete(failure: "\(error)", status: status)
         if isEventStream {
             client.write(
-                ByteBuffer(string: ProxyRelay.errorEvent(for: error, requestID: upstreamRequestID)), endStream: true)
+                ByteBuffer(
+                    string: ProxyRelay.errorEvent(for: error, requestID: upstreamHead?.value(named: "request-id") ?? "")
+                ), endStream: true)
         } else {
             client.abort()
         }
@@ -312,12 +326,12 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     /// An answer made here, before any upstream response was passed on.
     private func answer(_ code: Int, _ type: String, _ message: String) {
         let text = AnthropicError.body(type, message, requestID: requestID)
-        let head = [
+        let head = FieldBlock([
             H2Field(":status", "\(code)"), H2Field("content-type", "application/json"),
             H2Field("content-length", "\(text.utf8.count)"), H2Field("request-id", requestID),
             H2Field("x-request-id", requestID), H2Field("date", HTTPDate.now()),
-        ]
-        if (try? client.respond(head, endStream: false)) != nil {
+        ])
+        if (try? client.respond(head, adding: nil, endStream: false)) != nil {
             client.write(ByteBuffer(string: text), endStream: true)
         }
         complete(failure: nil, status: code)

@@ -18,17 +18,17 @@ enum UpstreamRequestHeaders {
         method: String, authority: String, path: String, client: HTTPFields, authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
-        fields(
-            method: method, authority: authority, path: path,
-            client: client.map { H2Field($0.name.canonicalName, $0.value) }, authorization: authorization,
-            bodyLength: bodyLength,
-            extra: extra)
+        var block = FieldBlockBuilder(chunkSize: 2048)
+        for field in client { block.add(field.name.canonicalName, field.value) }
+        return fields(
+            method: method, authority: authority, path: path, client: block.finish(), authorization: authorization,
+            bodyLength: bodyLength, extra: extra)
     }
 
-    /// From an HTTP/2 request's fields (lower-case names; pseudo-headers are skipped). `authorization` is the
-    /// account's `Bearer <token>`.
+    /// From an HTTP/2 request's fields (pseudo-headers are skipped). `authorization` is the account's
+    /// `Bearer <token>`.
     static func fields(
-        method: String, authority: String, path: String, client: [H2Field], authorization: String, bodyLength: Int?,
+        method: String, authority: String, path: String, client: FieldBlock, authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)] = []
     ) -> [H2Field] {
         var fields: [H2Field] = []
@@ -40,9 +40,9 @@ enum UpstreamRequestHeaders {
     }
 
     /// The same, each field added to `sink` as it is made: the fast path writes them straight into the upstream
-    /// connection's HTTP/2 head (`H2HeadWriter`).
+    /// connection's HTTP/2 head (`H2HeadWriter`), from the bytes the client's fields lie in.
     static func add(
-        method: String, authority: String, path: String, client: [H2Field], authorization: String, bodyLength: Int?,
+        method: String, authority: String, path: String, client: FieldBlock, authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)], to fields: inout some H2FieldSink & ~Copyable
     ) {
         fields.add(":method", method)
@@ -52,15 +52,17 @@ enum UpstreamRequestHeaders {
         var version: String?
         var betas: [String] = []
         let dropped = Self.dropped  // once: each use of the static is a retain and a release of its table
-        // By index, in place: a `for field in client` loop would retain and release both strings of every field.
-        for index in client.indices where client[index].name.utf8.first != UInt8(ascii: ":") {
-            if dropped.contains(client[index].name) {
-                if client[index].name == "anthropic-version", version == nil { version = client[index].value }
-                if client[index].name == "anthropic-beta" { addBetas(client[index].value, to: &betas) }
-                continue
+        client.withFields { head in
+            for index in 0..<head.count where head.name(index).first != UInt8(ascii: ":") {
+                let name = head.name(index)
+                if dropped.contains(name) {
+                    if version == nil, head.nameIs(index, "anthropic-version") { version = head.valueString(index) }
+                    if head.nameIs(index, "anthropic-beta") { addBetas(head.valueString(index), to: &betas) }
+                    continue
+                }
+                if !extra.isEmpty, extra.contains(where: { FieldBytes.equals(folded: name, $0.name) }) { continue }
+                fields.add(name: name, value: head.value(index))
             }
-            if !extra.isEmpty, extra.contains(where: { $0.name == client[index].name }) { continue }
-            fields.add(client[index].name, client[index].value)
         }
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
             fields.add(name, value)
