@@ -157,19 +157,15 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
     private func handle(_ taken: consuming [H2Event]) {
         var events = taken
-        for index in events.indices {
-            // Moved out of the array (a placeholder left behind), so that a response head reaches its reader as
-            // the only reference: the relay then edits it in place instead of copying it.
-            let event = events[index]
-            events[index] = .endStream(streamID: 0)
+        events.forEachMoved { event in
             switch consume event {
             case .headers(let id, let fields, let endStream):
-                guard let stream = streams[id] else { continue }
+                guard let stream = streams[id] else { return }
                 // 1xx responses are interim (RFC 9110 §15.2); the final head follows.
                 let interim = fields.withFields { head in
                     head.first(":status").map { head.value($0).first == UInt8(ascii: "1") } ?? false
                 }
-                if interim { continue }
+                if interim { return }
                 stream.receivedHead(fields)
                 if endStream { stream.ended() }
             case .data(let id, let bytes):
@@ -338,7 +334,7 @@ extension H2ClientHandler: Sendable {}
 /// Reads one upstream response on the connection's event loop (see `H2ClientHandler.open(endStream:delegate:head:)`).
 /// Exactly one of `responseEnded` and `streamFailed` ends the conversation.
 public protocol H2ClientStreamDelegate: AnyObject {
-    /// `fields` is the reader's own (usually the only reference): edited in place, it is not copied.
+    /// The head's fields as bytes, read where they lie (`FieldBlock`).
     func responseHead(_ fields: consuming FieldBlock)
     /// Give the bytes back with `consume(streamID:_:)` once passed on: until then they hold the window.
     func responseData(_ bytes: ByteBuffer)

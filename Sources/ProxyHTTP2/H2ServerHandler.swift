@@ -174,9 +174,10 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     // MARK: - Events from the session
 
-    private func handle(_ events: [H2Event], context: ChannelHandlerContext) {
-        for event in events {
-            switch event {
+    private func handle(_ taken: consuming [H2Event], context: ChannelHandlerContext) {
+        var events = taken
+        events.forEachMoved { event in
+            switch consume event {
             case .headers(let id, let fields, let endStream):
                 if let stream = streams[id] {
                     // Trailers: nothing to forward here, but they may end the body.

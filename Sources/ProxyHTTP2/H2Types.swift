@@ -45,6 +45,21 @@ public enum H2Event: Sendable, Equatable {
     case pingAcknowledged
 }
 
+extension Array where Element == H2Event {
+    /// Hands each event to `body` in order, moved out of the array with a payload-free placeholder left behind:
+    /// indexing or iterating would copy each payload (a retain) and free the array's copy later (a release).
+    mutating func forEachMoved(_ body: (consuming H2Event) -> Void) {
+        withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            for index in 0..<buffer.count {
+                let event = (base + index).move()
+                (base + index).initialize(to: .pingAcknowledged)
+                body(event)
+            }
+        }
+    }
+}
+
 /// HTTP/2 error codes (RFC 9113 §7).
 public enum H2ErrorCode {
     public static let noError: UInt32 = 0x0
