@@ -4,8 +4,8 @@ import Testing
 
 @Suite struct RelayRecordTests {
     @Test func fastRequestIDsAreHummingbirdShapedAndCountUp() throws {
-        let first = FastRequestID.next()
-        let second = FastRequestID.next()
+        let first = FastRequestID.next().description
+        let second = FastRequestID.next().description
         for id in [first, second] {
             #expect(id.utf8.count == 32)
             #expect(id.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) })

@@ -50,7 +50,7 @@ enum HTTP1ResponseWriter {
             let reason = code == 200 ? "OK" : HTTPResponseStatus(statusCode: code).reasonPhrase
             size += reason.utf8.count
             if let added {
-                size += 40 + added.account.utf8.count + added.requestID.utf8.count + (added.date?.utf8.count ?? 0)
+                size += 40 + added.account.utf8.count + FastRequestID.length + (added.date?.utf8.count ?? 0)
             }
             // One pass of copies into the reserved space: writing piece by piece through ByteBuffer checks capacity
             // and uniqueness for every piece.
@@ -105,6 +105,14 @@ enum HTTP1ResponseWriter {
             append(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
             append(": ")
             append(value)
+            append("\r\n")
+        }
+
+        mutating func append(field name: StaticString, _ id: FastRequestID) {
+            append(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            append(": ")
+            id.write(to: out.baseAddress! + offset)
+            offset += FastRequestID.length
             append("\r\n")
         }
 

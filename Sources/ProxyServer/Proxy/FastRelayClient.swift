@@ -24,13 +24,16 @@ protocol FastRelayClient {
 /// head's block stays as it came (added to, it would grow, and be copied wherever it is still shared).
 struct AddedResponseFields {
     let account: String
-    let requestID: String
+    let requestID: FastRequestID
     /// When the upstream sent no `date`.
     let date: String?
 
     func add(to head: inout some H2FieldSink & ~Copyable) {
         head.add("x-claude-proxy-account", account)
-        head.add("x-request-id", requestID)
+        requestID.withDigits { digits in
+            let name: StaticString = "x-request-id"
+            head.add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: digits)
+        }
         if let date { head.add("date", date) }
     }
 }

@@ -27,7 +27,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
     private let path: String
     /// Shared, not copied: the relay's many references would be retained once per request.
     private let shared: FastRelay.Shared
-    private let requestID: String
+    private let requestID: FastRequestID
     private var record: RelayRecord
     private var phase = Phase.receiving
     private var body = ByteBuffer()
@@ -325,6 +325,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     /// An answer made here, before any upstream response was passed on.
     private func answer(_ code: Int, _ type: String, _ message: String) {
+        let requestID = requestID.description
         let text = AnthropicError.body(type, message, requestID: requestID)
         let head = FieldBlock([
             H2Field(":status", "\(code)"), H2Field("content-type", "application/json"),

@@ -9,7 +9,8 @@ import ProxyHTTP2
 /// id, client key label, account, model, status, time to first byte, duration, tokens — never a secret) and the
 /// metrics.
 struct RelayRecord: Sendable {
-    let requestID: String
+    /// Hummingbird's id (a string) or the fast path's (`FastRequestID`), written out only with the log line.
+    let requestID: any CustomStringConvertible & Sendable
     let method: String
     let path: String
     /// On NIO's monotonic clock (`NIODeadline.now()`): one `clock_gettime` and integer arithmetic, where
@@ -62,11 +63,14 @@ struct RelayRecord: Sendable {
     }
 }
 
-/// Request ids of fast-path requests, in the form of Hummingbird's `RequestID` (32 hex digits: a random half and a
-/// counter), made with one allocation (Hummingbird's formatting makes three strings per id). Each event-loop thread
-/// has its own random half and counter: one counter shared by the loops was an atomic write to the same cache line
-/// from both for every request.
-enum FastRequestID {
+/// A fast-path request's id, in the form of Hummingbird's `RequestID` (32 hex digits: a random half and a counter),
+/// kept as its two halves and written out only where it is shown (a response field, a log line): no string is made
+/// for it per request. Each event-loop thread has its own random half and counter: one counter shared by the loops
+/// was an atomic write to the same cache line from both for every request.
+struct FastRequestID: Sendable, CustomStringConvertible {
+    let high: UInt64
+    let low: UInt64
+
     /// Only ever touched by the thread it belongs to: that is what makes sharing it through the thread-specific
     /// variable safe.
     private final class Generator: @unchecked Sendable {
@@ -76,22 +80,39 @@ enum FastRequestID {
 
     private static let perThread = ThreadSpecificVariable<Generator>()
 
-    static func next() -> String {
+    static func next() -> FastRequestID {
         let generator = perThread.currentOrMade(Generator.init)
-        let high = generator.high
-        let low = generator.counter
-        generator.counter &+= 1
-        return String(unsafeUninitializedCapacity: 32) { bytes in
-            let digits: StaticString = "0123456789abcdef"
-            func put(_ value: UInt64, at offset: Int) {
-                for index in 0..<16 {
-                    let nibble = Int(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
-                    bytes[offset + index] = digits.utf8Start[nibble]
-                }
+        defer { generator.counter &+= 1 }
+        return FastRequestID(high: generator.high, low: generator.counter)
+    }
+
+    static let length = 32
+
+    /// The 32 digits, written to `target`.
+    func write(to target: UnsafeMutableRawPointer) {
+        let digits: StaticString = "0123456789abcdef"
+        func put(_ value: UInt64, at offset: Int) {
+            for index in 0..<16 {
+                let nibble = Int(truncatingIfNeeded: value >> UInt64(60 - 4 * index)) & 0xF
+                target.storeBytes(of: digits.utf8Start[nibble], toByteOffset: offset + index, as: UInt8.self)
             }
-            put(high, at: 0)
-            put(low, at: 16)
-            return 32
+        }
+        put(high, at: 0)
+        put(low, at: 16)
+    }
+
+    /// The digits, in memory lent for the call.
+    func withDigits<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(byteCount: Self.length, alignment: 1) { buffer in
+            write(to: buffer.baseAddress!)
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    var description: String {
+        String(unsafeUninitializedCapacity: Self.length) { bytes in
+            write(to: UnsafeMutableRawPointer(bytes.baseAddress!))
+            return Self.length
         }
     }
 }
