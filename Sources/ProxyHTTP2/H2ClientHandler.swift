@@ -47,6 +47,12 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             self.delegate = delegate
         }
 
+        /// Ready to be used for another delegate stream (`recycle`).
+        func reset() {
+            headSeen = false
+            unconsumed = 0
+        }
+
         func receivedHead(_ fields: consuming FieldBlock) {
             if let head {
                 self.head = nil
@@ -180,7 +186,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .reset(let id, let code):
                 remove(id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
             case .streamClosed(let id, let code):
-                if let stream = remove(id) {
+                if var stream = remove(id) {
                     if code == H2ErrorCode.noError {
                         stream.head?.fail(H2StreamClosedError(streamID: id, errorCode: code))
                         stream.head = nil
@@ -193,6 +199,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
                     } else {
                         stream.fail(H2StreamClosedError(streamID: id, errorCode: code))
                     }
+                    recycle(&stream)
                 }
                 onEvent(.streamClosed)
             case .goAway(let lastStreamID, _, _):
@@ -207,7 +214,21 @@ public final class H2ClientHandler: ChannelDuplexHandler {
                 pingDeadline = nil
             }
         }
+        session.recycle(events)
     }
+
+    /// A closed delegate stream's state, kept for the next stream this handler opens instead of freed: only when
+    /// nothing else refers to it any more (so no late call can reach the stream that reuses it) and it is done with.
+    private func recycle(_ state: inout StreamState) {
+        guard spareStates.count < Self.spareStatesLimit, state.body == nil, state.head == nil, state.delegate == nil,
+            state.writeWaiter == nil, isKnownUniquelyReferenced(&state)
+        else { return }
+        state.reset()
+        spareStates.append(state)
+    }
+
+    private var spareStates: [StreamState] = []
+    static let spareStatesLimit = 32
 
     /// Forgets a stream, giving the bytes its reader never consumed back to the connection window.
     private func remove(_ id: Int32) -> StreamState? {
@@ -237,7 +258,12 @@ public final class H2ClientHandler: ChannelDuplexHandler {
     ) throws -> Int32 {
         guard !isClosed else { throw H2StreamClosedError(streamID: 0, errorCode: H2ErrorCode.cancel) }
         let id = try session.submitRequest(endStream: endStream, head: head)
-        streams[id] = StreamState(delegate: delegate)
+        if let spare = spareStates.popLast() {
+            spare.delegate = delegate
+            streams[id] = spare
+        } else {
+            streams[id] = StreamState(delegate: delegate)
+        }
         scheduleFlush()
         return id
     }

@@ -217,6 +217,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
                 break
             }
         }
+        session.recycle(events)
     }
 
     private func open(_ id: Int32, fields: FieldBlock, endStream: Bool, context: ChannelHandlerContext) {

@@ -30,6 +30,8 @@ public final class H2Session {
     private var handle: OpaquePointer!
     public let role: H2Role
     private var events: [H2Event] = []
+    /// A list given back by `recycle`, empty, taking the next events in the memory it has.
+    private var spareEvents: [H2Event] = []
     /// The header block being received (one at a time).
     private var block: HeaderBlock?
     /// Where received heads' fields are laid out.
@@ -139,9 +141,21 @@ public final class H2Session {
         // also when there was nothing to take.
         guard !events.isEmpty else { return [] }
         let taken = events
-        events = []
+        events = spareEvents
+        spareEvents = []
         return taken
     }
+
+    /// Gives a list `takeEvents` returned back once its events are handled, for the next ones to go in its memory:
+    /// one list is not allocated for every read.
+    public func recycle(_ taken: consuming [H2Event]) {
+        var list = taken
+        guard list.capacity <= Self.spareEventsLimit else { return }
+        list.removeAll(keepingCapacity: true)
+        spareEvents = list
+    }
+
+    static let spareEventsLimit = 256
 
     /// Appends every frame nghttp2 wants to send to `buffer`.
     public func takeOutput(into buffer: inout ByteBuffer) -> H2Error? {

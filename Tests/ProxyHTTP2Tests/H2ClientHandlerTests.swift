@@ -1,10 +1,12 @@
 import NIOCore
 import NIOEmbedded
-import ProxyHTTP2
 import Synchronization
 import Testing
 
-/// The client handler's keep-alive: a PING without an acknowledgement closes the connection.
+@testable import ProxyHTTP2
+
+/// The client handler's keep-alive (a PING without an acknowledgement closes the connection), and streams read by
+/// delegates on the event loop.
 @Suite struct H2ClientHandlerTests {
     /// An empty SETTINGS frame from the server, and the ACK of a PING with 8 zero bytes of opaque data.
     static let serverSettings: [UInt8] = [0, 0, 0, 0x4, 0, 0, 0, 0, 0]
@@ -66,5 +68,58 @@ import Testing
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         #expect(!channel.isActive)
         #expect(closedReasons.list.withLock { $0.count } == 1)
+    }
+
+    /// What a delegate heard, in order.
+    final class Listener: H2ClientStreamDelegate {
+        var heard: [String] = []
+        func responseHead(_ fields: consuming FieldBlock) {
+            heard.append("head " + (fields.value(named: ":status") ?? "?"))
+        }
+        func responseData(_ bytes: ByteBuffer) { heard.append("data " + String(buffer: bytes)) }
+        func responseEnded() { heard.append("end") }
+        func streamFailed(_ error: any Error) { heard.append("failed") }
+    }
+
+    /// Streams opened one after another on a connection (whose per-stream state is kept and used again once a
+    /// stream is closed) each hear only their own response, and a finished one hears nothing more.
+    @Test func delegateStreamsOneAfterAnotherHearOnlyTheirOwnResponses() throws {
+        let handler = try H2ClientHandler { _ in }
+        let channel = EmbeddedChannel(handler: handler)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
+        let server = try H2Session(role: .server)
+        func pump() throws {
+            for _ in 0..<20 {
+                channel.embeddedEventLoop.run()  // the handler's flushes are scheduled on its loop
+                var sent = ByteBuffer()
+                while var chunk = try channel.readOutbound(as: ByteBuffer.self) { sent.writeBuffer(&chunk) }
+                let bytes = Array(sent.readableBytesView)
+                #expect(bytes.withUnsafeBytes { server.receive($0) } == nil)
+                let answer = server.takeOutput()
+                if bytes.isEmpty && answer.isEmpty { return }
+                try channel.writeInbound(ByteBuffer(bytes: answer))
+            }
+        }
+        try pump()
+        var listeners: [Listener] = []
+        for round in 0..<3 {
+            let listener = Listener()
+            listeners.append(listener)
+            let id = try handler.open(endStream: true, delegate: listener) { head in
+                head.add([
+                    H2Field(":method", "GET"), H2Field(":scheme", "https"), H2Field(":authority", "example"),
+                    H2Field(":path", "/\(round)"),
+                ])
+            }
+            try pump()
+            let requests = server.takeEvents().filter { if case .headers = $0 { true } else { false } }
+            #expect(requests.count == 1)
+            try server.submitResponse(streamID: id, [H2Field(":status", "20\(round)")], endStream: false)
+            server.sendBody(streamID: id, ByteBuffer(string: "body \(round)"), endStream: true)
+            try pump()
+        }
+        for (round, listener) in listeners.enumerated() {
+            #expect(listener.heard == ["head 20\(round)", "data body \(round)", "end"])
+        }
     }
 }
