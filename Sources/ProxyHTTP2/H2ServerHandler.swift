@@ -45,7 +45,18 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         init(body: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?) {
             self.body = body
         }
+
+        /// Ready to be used for another intercepted stream (`recycle`).
+        func reset() {
+            discardInbound = false
+            wantsWritable = false
+            unconsumed = 0
+        }
     }
+
+    /// Closed intercepted streams' states, kept for the next ones instead of freed (`recycle`).
+    private var spareStates: [StreamState] = []
+    static let spareStatesLimit = 32
 
     private let session: H2Session
     private let configuration: Configuration
@@ -231,7 +242,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         }
         if let interceptor = configuration.interceptor {
             let intercepted = H2InterceptedStream(handler: self, id: id)
-            let state = StreamState(body: nil)
+            let state = spareStates.popLast() ?? StreamState(body: nil)
             streams[id] = state
             if let delegate = interceptor.intercept(intercepted, fields: fields, endStream: endStream) {
                 state.delegate = delegate
@@ -260,7 +271,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     }
 
     private func end(_ id: Int32, error: (any Error)?) {
-        guard let stream = streams.removeValue(forKey: id) else { return }
+        guard var stream = streams.removeValue(forKey: id) else { return }
         if stream.unconsumed > 0 { session.consume(streamID: id, stream.unconsumed) }
         if streams.isEmpty { armIdleTimer() }
         if let error {
@@ -273,7 +284,18 @@ public final class H2ServerHandler: ChannelDuplexHandler {
         if let delegate = stream.delegate {
             stream.delegate = nil
             delegate.closed(error)
+            recycle(&stream)
         }
+    }
+
+    /// An intercepted stream's state, kept for the next one instead of freed: only when nothing else refers to it
+    /// any more (so no late call can reach the stream that reuses it) and it is done with.
+    private func recycle(_ state: inout StreamState) {
+        guard spareStates.count < Self.spareStatesLimit, state.body == nil, state.delegate == nil,
+            state.writeWaiter == nil, isKnownUniquelyReferenced(&state)
+        else { return }
+        state.reset()
+        spareStates.append(state)
     }
 
     private func takeResetToken() -> Bool {
