@@ -142,7 +142,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
 
     func responseHead(_ head: consuming FieldBlock) {
         guard case .waitingForHead = phase, let account else { return }
-        var response = consume head  // edited only where fields are dropped (its spans, not its bytes)
+        var response = consume head  // replaced by a copy without them only where fields are dropped
         var contentKind = UsageObserver.Kind.other
         var hasDate = false
         var dropsFields = false
@@ -190,7 +190,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         // No attempt after this one: the request body, kept to replay it, goes (a large one is not held while the
         // response streams).
         body = ByteBuffer()
-        // In place: the upstream's `:status` stays first.
+        // The upstream's `:status` stays first.
         if dropsFields { response = response.removing(where: dropped) }
         observer = UsageObserver(kind: contentKind)
         isEventStream = observer.kind == .eventStream
