@@ -280,8 +280,7 @@ public struct FieldReader {
     /// Whether the name is `lowercase` (given lower-case), compared case-blind.
     @inlinable
     public func nameIs(_ index: Int, _ lowercase: StaticString) -> Bool {
-        FieldBytes.equalsFolded(
-            name(index), UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+        FieldBytes.equalsFolded(name(index), lowercase)
     }
 
     /// The first field with this name, if any.
@@ -308,6 +307,26 @@ public enum FieldBytes {
         guard bytes.count == lowercase.count else { return false }
         for index in 0..<bytes.count where lower(bytes[index]) != lowercase[index] { return false }
         return true
+    }
+
+    /// The same for a literal.
+    @inlinable
+    public static func equalsFolded(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        equalsFolded(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+    }
+
+    /// A literal's bytes.
+    @inlinable
+    public static func bytes(_ text: StaticString) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+    }
+
+    /// ASCII digits only (no sign, no spaces), at most `maxDigits` of them, as a number.
+    public static func decimal(_ digits: UnsafeRawBufferPointer, maxDigits: Int) -> Int? {
+        guard !digits.isEmpty, digits.count <= maxDigits, digits.allSatisfy({ (48...57).contains($0) }) else {
+            return nil
+        }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     @inlinable

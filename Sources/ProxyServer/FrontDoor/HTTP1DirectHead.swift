@@ -113,15 +113,20 @@ private struct LineReader {
             let valueBytes = UnsafeRawBufferPointer(rebasing: bytes[value])
             // By length first: most names are none of these, and a length costs less than a comparison.
             switch name.count {
-            case 14 where Self.named(nameBytes, "content-length"):
-                guard contentLength == nil, let length = Self.decimal(valueBytes) else { return nil }
+            case 14 where FieldBytes.equalsFolded(nameBytes, "content-length"):
+                guard contentLength == nil, let length = FieldBytes.decimal(valueBytes, maxDigits: 15) else {
+                    return nil
+                }
                 contentLength = length
-            case 10 where Self.named(nameBytes, "connection"):
+            case 10 where FieldBytes.equalsFolded(nameBytes, "connection"):
                 guard let closes = Self.connectionCloses(valueBytes) else { return nil }
                 close = close || closes
-            case 17 where Self.named(nameBytes, "transfer-encoding"), 6 where Self.named(nameBytes, "expect"),
-                7 where Self.named(nameBytes, "upgrade"), 16 where Self.named(nameBytes, "content-encoding"),
-                2 where Self.named(nameBytes, "te"), 14 where Self.named(nameBytes, "http2-settings"):
+            case 17 where FieldBytes.equalsFolded(nameBytes, "transfer-encoding"),
+                6 where FieldBytes.equalsFolded(nameBytes, "expect"),
+                7 where FieldBytes.equalsFolded(nameBytes, "upgrade"),
+                16 where FieldBytes.equalsFolded(nameBytes, "content-encoding"),
+                2 where FieldBytes.equalsFolded(nameBytes, "te"),
+                14 where FieldBytes.equalsFolded(nameBytes, "http2-settings"):
                 return nil
             default:
                 break
@@ -172,11 +177,6 @@ private struct LineReader {
         return (name, valueStart..<valueEnd)
     }
 
-    private static func named(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        FieldBytes.equalsFolded(
-            name, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
-    }
-
     private mutating func matches(_ literal: StaticString) -> Bool {
         let count = literal.utf8CodeUnitCount
         guard bytes.count - index >= count,
@@ -201,12 +201,6 @@ private struct LineReader {
         }
     }
 
-    /// Digits only, and not so many that they overflow.
-    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int? {
-        guard !digits.isEmpty, digits.count <= 15, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
-    }
-
     /// Whether the `Connection` field asks to close; nil when it names anything but `close` and `keep-alive`.
     private static func connectionCloses(_ value: UnsafeRawBufferPointer) -> Bool? {
         var closes = false
@@ -215,9 +209,9 @@ private struct LineReader {
             while let first = option.first, first == space || first == tab { option = option.dropFirst() }
             while let last = option.last, last == space || last == tab { option = option.dropLast() }
             let trimmed = UnsafeRawBufferPointer(rebasing: option)
-            if named(trimmed, "close") {
+            if FieldBytes.equalsFolded(trimmed, "close") {
                 closes = true
-            } else if !named(trimmed, "keep-alive") {
+            } else if !FieldBytes.equalsFolded(trimmed, "keep-alive") {
                 return nil
             }
         }

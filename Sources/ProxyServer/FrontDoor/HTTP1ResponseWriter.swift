@@ -87,9 +87,8 @@ enum HTTP1ResponseWriter {
 
     /// Three digits, 100-999.
     private static func status(_ digits: UnsafeRawBufferPointer) -> Int? {
-        guard digits.count == 3, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        let code = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
-        return code >= 100 ? code : nil
+        guard digits.count == 3, let code = FieldBytes.decimal(digits, maxDigits: 3), code >= 100 else { return nil }
+        return code
     }
 
     /// Copies into space reserved for them.
@@ -102,14 +101,14 @@ enum HTTP1ResponseWriter {
         }
 
         mutating func append(field name: StaticString, _ value: String) {
-            append(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            append(FieldBytes.bytes(name))
             append(": ")
             append(value)
             append("\r\n")
         }
 
         mutating func append(field name: StaticString, _ id: FastRequestID) {
-            append(UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            append(FieldBytes.bytes(name))
             append(": ")
             id.write(to: out.baseAddress! + offset)
             offset += FastRequestID.length

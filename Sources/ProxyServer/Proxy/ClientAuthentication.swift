@@ -55,14 +55,10 @@ struct ClientAuthentication: Sendable {
     /// The token of an `Authorization: Bearer <token>` value, in place.
     static func bearerToken(_ authorization: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard authorization.count > 7,
-            FieldBytes.equalsFolded(
-                UnsafeRawBufferPointer(rebasing: authorization[0..<7]),
-                UnsafeBufferPointer(start: Self.bearer.utf8Start, count: 7))
+            FieldBytes.equalsFolded(UnsafeRawBufferPointer(rebasing: authorization[0..<7]), "bearer ")
         else { return nil }
         return UnsafeRawBufferPointer(rebasing: authorization[7...])
     }
-
-    private static let bearer: StaticString = "bearer "
 
     /// The token of an `Authorization: Bearer <token>` value.
     static func bearerToken(_ authorization: String) -> String? {

@@ -30,10 +30,7 @@ struct AddedResponseFields {
 
     func add(to head: inout some H2FieldSink & ~Copyable) {
         head.add("x-claude-proxy-account", account)
-        requestID.withDigits { digits in
-            let name: StaticString = "x-request-id"
-            head.add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: digits)
-        }
+        requestID.withDigits { head.add(name: FieldBytes.bytes("x-request-id"), value: $0) }
         if let date { head.add("date", date) }
     }
 }

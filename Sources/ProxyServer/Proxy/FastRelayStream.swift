@@ -150,13 +150,14 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         // Pseudo-fields other than `:status` and hop-by-hop fields (a superset of HTTP/2's connection-specific ones)
         // go; an HTTP/2 upstream's answer never has any, so they are only looked for in the scan below.
         func dropped(_ name: UnsafeRawBufferPointer) -> Bool {
-            name.first == UInt8(ascii: ":") ? !Self.isStatus(name) : hopByHop.contains(name)
+            name.first == UInt8(ascii: ":") ? !FieldBytes.equalsFolded(name, ":status") : hopByHop.contains(name)
         }
         response.withFields { head in
             for index in 0..<head.count {
                 // By length first: most fields are none of these, and a length costs less than a comparison.
                 switch head.name(index).count {
-                case 7 where head.nameIs(index, ":status"): status = Self.decimal(head.value(index))
+                case 7 where head.nameIs(index, ":status"):
+                    status = FieldBytes.decimal(head.value(index), maxDigits: 9) ?? 0
                 case 12 where head.nameIs(index, "content-type"):
                     contentKind = UsageObserver.kind(ofContentType: head.value(index))
                 case 4 where head.nameIs(index, "date"): hasDate = true
@@ -207,16 +208,6 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             complete(failure: "\(error)", status: status)
             client.abort()
         }
-    }
-
-    private static func isStatus(_ name: UnsafeRawBufferPointer) -> Bool {
-        name.elementsEqual(":status".utf8)
-    }
-
-    /// Digits as a number (a status); 0 for anything else.
-    private static func decimal(_ digits: UnsafeRawBufferPointer) -> Int {
-        guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ (48...57).contains($0) }) else { return 0 }
-        return digits.reduce(0) { $0 * 10 + Int($1 - 48) }
     }
 
     func responseData(_ bytes: ByteBuffer) {

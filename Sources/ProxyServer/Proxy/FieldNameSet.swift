@@ -1,18 +1,13 @@
 import ProxyHTTP2
 
-/// A small set of lower-case field names for the relay's per-field checks: names are bucketed by length and
-/// compared within their bucket, which costs less than hashing every name of every request.
+/// A small set of lower-case field names for the relay's per-field checks: the names lie one after another in one
+/// array of bytes, and a name is compared with those of its length only, which costs less than hashing every name of
+/// every request (and needs no string, nor any reference counting, per comparison).
 struct FieldNameSet: Sendable {
-    private let byLength: [[String]]
-    /// The same names as bytes, one after another, and where each lies: read by `contains(_:)` for bytes, with no
-    /// string (and no reference counting) per comparison.
     private let bytes: [UInt8]
     private let entries: [(offset: Int, count: Int)]
 
     init(_ names: [String]) {
-        var byLength = Array(repeating: [String](), count: (names.map(\.utf8.count).max() ?? 0) + 1)
-        for name in names { byLength[name.utf8.count].append(name) }
-        self.byLength = byLength
         var bytes: [UInt8] = []
         var entries: [(offset: Int, count: Int)] = []
         for name in names {
@@ -23,21 +18,25 @@ struct FieldNameSet: Sendable {
         self.entries = entries
     }
 
+    /// Whether the string is in the set, exactly (the relay's lists have lower-case names).
     func contains(_ name: String) -> Bool {
-        let length = name.utf8.count
-        guard length < byLength.count else { return false }
-        // By index, in place: iterating would copy the row and each name (a retain and a release apiece).
-        for index in byLength[length].indices where byLength[length][index] == name { return true }
-        return false
+        var name = name
+        return name.withUTF8 { find(UnsafeRawBufferPointer($0), caseBlind: false) }
     }
 
-    /// Whether a name read in place is in the set, compared case-blind.
+    /// Whether a name read in place is in the set, compared case-blind (an HTTP/1.1 head's names keep their case).
     func contains(_ name: UnsafeRawBufferPointer) -> Bool {
+        find(name, caseBlind: true)
+    }
+
+    private func find(_ name: UnsafeRawBufferPointer, caseBlind: Bool) -> Bool {
         bytes.withUnsafeBufferPointer { bytes in
             entries.withUnsafeBufferPointer { entries in
                 for entry in entries where entry.count == name.count {
                     let candidate = UnsafeBufferPointer(rebasing: bytes[entry.offset..<entry.offset + entry.count])
-                    if FieldBytes.equalsFolded(name, candidate) { return true }
+                    if caseBlind ? FieldBytes.equalsFolded(name, candidate) : name.elementsEqual(candidate) {
+                        return true
+                    }
                 }
                 return false
             }
