@@ -203,6 +203,35 @@ import Testing
         #expect(Self.fastLines(log) < 3, "the first request was handed over")
     }
 
+    /// A request the direct path hands over (the first on a fresh proxy: no upstream connection yet) is answered by
+    /// Hummingbird, and the requests after it, the one pipelined behind it and those sent later, are read from the
+    /// bytes again (`front=http1-direct`), instead of by NIO's decoder for the rest of the connection's life.
+    @Test func requestsAfterAHandOverAreReadFromTheBytesAgain() async throws {
+        let rig = try await RelayTests.rig()
+        let client = try await Self.connect(rig)
+        let pipelined = try await blocking {
+            try client.write(Array((Self.post("{}") + Self.post(#"{"stream":true}"#)).utf8))
+            return try (0..<2).map { _ in try client.readResponse() }
+        }
+        var later: [TestTLSClient.Response] = []
+        for body in ["{}", #"{"stream":true}"#] {
+            later.append(
+                try await blocking {
+                    try client.write(Array(Self.post(body).utf8))
+                    return try client.readResponse()
+                })
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect((pipelined + later).map(\.status) == [200, 200, 200, 200])
+        #expect(pipelined[1].bodyText == MockClaudeAPI.sseEvents.joined())
+        #expect(later[1].bodyText == MockClaudeAPI.sseEvents.joined())
+        let lines = log.split(separator: "\n").filter { $0.contains("path=/v1/messages") && $0.contains("status=") }
+        #expect(lines.count == 4, "one line per request: \(lines)")
+        #expect(lines.first.map { !$0.contains("relay=fast") } == true, "the first was handed over: \(lines)")
+        #expect(lines.dropFirst().allSatisfy { $0.contains("front=http1-direct") }, "\(lines.dropFirst())")
+    }
+
     /// One of two accounts is rate limited: the fast path hands its request to the async relay (the next account
     /// answers), and the connection goes on serving requests afterwards.
     @Test func handedOverRequestsKeepTheConnectionGoing() async throws {

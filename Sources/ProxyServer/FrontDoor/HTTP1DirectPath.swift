@@ -6,12 +6,14 @@ import ProxyHTTP2
 /// bytes (`HTTP1ResponseWriter`): no llhttp, no HTTP part enums or header dictionaries, no trip through the
 /// handlers behind.
 ///
-/// A connection starts here and stays here while its requests are plain ones the relay takes. The first request
-/// that is not — another path, an unusual head, one the relay declines or hands over (a 429, a 401, no account) —
-/// goes to NIO's decoder with every byte after it, and from then on the connection is NIO's and Hummingbird's
-/// (where `HTTP1FastPath` still takes `/v1` requests from the parsed parts). NIO's codec thus only ever sees whole
-/// requests from their first byte, and its encoder, which learns each request's method from the decoder, only
-/// answers the requests its decoder read.
+/// A connection starts here and stays here while its requests are plain ones the relay takes. One the relay hands
+/// over (a 429, a 401, no account or no upstream connection yet) goes to NIO's decoder alone, as it came, and the
+/// bytes after it wait here until Hummingbird has answered it; then they are read here again. The first request
+/// that is not plain (another path, an unusual head) or that the relay declines goes to NIO's decoder with every
+/// byte after it, and from then on the connection is NIO's and Hummingbird's (where `HTTP1FastPath` still takes
+/// `/v1` requests from the parsed parts). NIO's codec thus only ever sees whole requests from their first byte,
+/// and its encoder, which learns each request's method from the decoder, only answers the requests its decoder
+/// read.
 ///
 /// The connection's clock (idle timeout, graceful shutdown) stays with `HTTP1FastPath`, which hears from here.
 final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RelayConnection {
@@ -29,6 +31,9 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         case responding(FastRelayStream)
         /// Answered before its body was read (413): the rest of the body is read and dropped.
         case discarding(remaining: Int)
+        /// Its request (read whole) went to NIO's decoder for Hummingbird to answer: later bytes wait in `buffer`
+        /// until `HTTP1FastPath` has seen that answer end (`handedOverRequestAnswered`).
+        case handedOver
         /// The connection is NIO's codec's from here on.
         case passingThrough
     }
@@ -73,7 +78,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         switch state {
         // The first bytes of a next head are not a request in flight (as in NIO's decoder): the request-head
         // timer watches them.
-        case .passingThrough, .awaitingHead: return .idle
+        case .passingThrough, .awaitingHead, .handedOver: return .idle
         case .receiving, .discarding: return .reading
         case .responding: return .responding
         }
@@ -88,6 +93,8 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     /// The channel's loop, from when the handler is added (before any exchange) on.
     private var loop: (any EventLoop)?
     var eventLoop: any EventLoop { loop! }
+
+    static var front: StaticString { "http1-direct" }
 
     func handlerAdded(context: ChannelHandlerContext) {
         loop = context.eventLoop
@@ -118,7 +125,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
             state = .awaitingHead
             exchange &+= 1
             stream.closed(ChannelError.eof)
-        case .awaitingHead, .discarding, .passingThrough:
+        case .awaitingHead, .discarding, .passingThrough, .handedOver:
             break
         }
     }
@@ -161,6 +168,11 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         switch state {
         case .passingThrough:
             break
+        case .handedOver:
+            // Hummingbird, which answers the request handed over, hears of the end too, after what waited here.
+            state = .passingThrough
+            process(context)
+            completeForwardedRead(context)
         case .awaitingHead:
             // A head that can no longer be completed is NIO's decoder's to judge.
             if buffer.readableBytes > 0 {
@@ -213,7 +225,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                     buffer = ByteBuffer()
                 }
                 return
-            case .responding:
+            case .responding, .handedOver:
                 return
             case .awaitingHead:
                 guard buffer.readableBytes > 0 else { return }
@@ -279,11 +291,16 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     /// Reading goes on while a response is under way, so a client that leaves is noticed, until `heldLimit` bytes
     /// of later requests wait.
     func read(context: ChannelHandlerContext) {
-        if case .responding = state, buffer.readableBytes >= HTTP1FastPath.heldLimit {
-            readRequested = true
-        } else {
-            context.read()
+        switch state {
+        case .responding, .handedOver:
+            guard buffer.readableBytes < HTTP1FastPath.heldLimit else {
+                readRequested = true
+                return
+            }
+        case .awaitingHead, .receiving, .discarding, .passingThrough:
+            break
         }
+        context.read()
     }
 
     // MARK: - The relay's side (HTTP1RelayConnection)
@@ -356,6 +373,11 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
             return
         }
         state = unread > 0 ? .discarding(remaining: unread) : .awaitingHead
+        goOn(context)
+    }
+
+    /// An exchange is over: on with what waited.
+    private func goOn(_ context: ChannelHandlerContext) {
         process(context)
         completeForwardedRead(context)
         // The first bytes of the next request came with this one's: their head gets the same time as any.
@@ -374,8 +396,9 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         context.close(promise: nil)
     }
 
-    /// The request goes to NIO's decoder as it came (its head's bytes and the body the relay kept), and so does
-    /// everything after it; `HTTP1FastPath` gives it to Hummingbird with the hand-over id.
+    /// The request goes to NIO's decoder as it came (its head's bytes and the body the relay kept, all of it: the
+    /// relay hands over only once the request was read whole); `HTTP1FastPath` gives it to Hummingbird with the
+    /// hand-over id. What came after it waits here until Hummingbird's answer has ended.
     func handOver(_ exchange: Int, body: ByteBuffer, continuation: ProxyRelay.RelayContinuation) -> Bool {
         guard exchange == self.exchange, let context, context.channel.isActive, let head = headBytes, let clock
         else { return false }
@@ -384,18 +407,29 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         headTimer?.responseEnded()
         self.exchange &+= 1
         headBytes = nil
-        state = .passingThrough
+        state = .handedOver
         forwardedSinceReadComplete = true
         context.fireChannelRead(wrapInboundOut(head))
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(body)) }
-        process(context)
         completeForwardedRead(context)
         forwardInputClosedIfDone(context)
         if readRequested {
             readRequested = false
-            context.read()
+            read(context: context)
         }
         return true
+    }
+
+    /// Hummingbird has answered the request handed over (and NIO's decoder has read it to its end): the bytes after
+    /// it are read here again. Called while that answer's end is being written, so the rest waits for the loop's
+    /// next turn.
+    func handedOverRequestAnswered() {
+        guard case .handedOver = state, let context else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in
+            guard case .handedOver = state, let context = self.context, context.channel.isActive else { return }
+            state = .awaitingHead
+            goOn(context)
+        }
     }
 }
 

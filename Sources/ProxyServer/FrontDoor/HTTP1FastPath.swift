@@ -76,6 +76,8 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
     /// the connection when it hears of it, hears of it once that request is answered.
     private var inputClosed = false
 
+    static var front: StaticString { "http1-decoder" }
+
     init(relay: FastRelay?, idleTimeout: TimeAmount) {
         self.relay = relay
         self.handovers = relay?.shared.relay.handovers
@@ -182,6 +184,7 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
             context.fireChannelRead(wrapInboundOut(part))
             // Answered before its end (a 413), the request was the last thing in flight.
             closeIfQuiesced(context)
+            handBackIfAnswered()
         case .idle:
             guard case .head(var request) = part else {
                 context.fireChannelRead(wrapInboundOut(part))
@@ -417,7 +420,16 @@ final class HTTP1FastPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1R
         if closeWhenIdle, isIdle {
             context.flush()
             context.close(promise: nil)
+            return
         }
+        handBackIfAnswered()
+    }
+
+    /// Hummingbird has answered every request it was given, each read to its end: a request the direct path handed
+    /// over is done with, and the bytes after it are the direct path's to read again.
+    private func handBackIfAnswered() {
+        guard forwarded == 0, held.isEmpty, pendingHandover == nil, case .idle = inbound, let direct else { return }
+        direct.handedOverRequestAnswered()
     }
 
     // MARK: - The relay's side (HTTP1RelayConnection)

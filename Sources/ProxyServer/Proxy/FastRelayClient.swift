@@ -5,6 +5,9 @@ import ProxyHTTP2
 /// HTTP/1.1 request taken over on its connection (`HTTP1FastPath`). Only used on the connection's event loop.
 protocol FastRelayClient {
     var eventLoop: any EventLoop { get }
+    /// Which reader of the client's requests took this one, for the request's log line: `http2`, `http1-direct`
+    /// (`HTTP1DirectPath`, from the bytes) or `http1-decoder` (`HTTP1FastPath`, from NIO's decoder's parts).
+    var front: StaticString { get }
     /// Sends the response head (`:status` and fields), with `added` written after its fields.
     func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws
     /// Queues response body bytes; false when the client's queue is full: hold back until `writable()`.
@@ -36,6 +39,8 @@ struct AddedResponseFields {
 }
 
 extension H2InterceptedStream: FastRelayClient {
+    var front: StaticString { "http2" }
+
     func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws {
         try respond(endStream: endStream) { head in
             head.add(fields)
@@ -57,6 +62,8 @@ extension H2InterceptedStream: FastRelayClient {
 protocol HTTP1RelayConnection: AnyObject {
     /// The connection's loop (set when the handler is added, before any exchange).
     var eventLoop: any EventLoop { get }
+    /// `FastRelayClient.front`.
+    static var front: StaticString { get }
     func respond(_ exchange: Int, _ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool)
         throws
     func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool
@@ -74,6 +81,7 @@ struct HTTP1RelayExchange<Connection: HTTP1RelayConnection>: FastRelayClient {
     /// Not stored: two words fit in an existential's inline buffer, so the relay holding this as `any
     /// FastRelayClient` does not box it on the heap for every request.
     var eventLoop: any EventLoop { connection.eventLoop }
+    var front: StaticString { Connection.front }
 
     func respond(_ fields: borrowing FieldBlock, adding added: AddedResponseFields?, endStream: Bool) throws {
         try connection.respond(exchange, fields, adding: added, endStream: endStream)

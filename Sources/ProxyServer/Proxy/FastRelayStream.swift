@@ -75,7 +75,7 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             requestID: requestID, method: method, path: logged, started: started, logger: logger,
             metrics: shared.relay.metrics)
         record.client = clientKey
-        record.logsRequestID = true
+        record.fastFront = client.front
     }
 
     // MARK: - The client's stream

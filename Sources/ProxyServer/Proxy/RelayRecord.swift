@@ -21,8 +21,9 @@ struct RelayRecord: Sendable {
     var client = "-"
     var model = "-"
     var account: AccountID?
-    /// The fast path's logger carries no request id of its own: the line then names it (and says `relay=fast`).
-    var logsRequestID = false
+    /// Set by the fast path, whose logger carries no request id of its own: the line then names it, says
+    /// `relay=fast`, and which reader of the client's requests took this one (`front`, `FastRelayClient.front`).
+    var fastFront: StaticString?
 
     /// `mutating` only so that a record kept in a class is used in place: a plain method call copied the whole
     /// record (its strings, logger and metrics) out of the relay stream and destroyed the copy afterwards.
@@ -44,9 +45,10 @@ struct RelayRecord: Sendable {
             "cache_creation_input_tokens": "\(usage.cacheCreationInputTokens)",
             "cache_read_input_tokens": "\(usage.cacheReadInputTokens)",
         ]
-        if logsRequestID {
+        if let fastFront {
             metadata["request_id"] = "\(requestID)"
             metadata["relay"] = "fast"
+            metadata["front"] = "\(fastFront)"
         }
         if let firstByte { metadata["ttfb_ms"] = "\(Self.milliseconds(firstByte - started))" }
         if let error { metadata["error"] = "\(error)" }
