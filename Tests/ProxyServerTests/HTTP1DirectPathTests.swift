@@ -199,6 +199,22 @@ import Testing
             "fast=\(fast): closed after \(String(describing: closedAfter)) (head timeout 1 s, idle timeout 30 s)")
     }
 
+    /// A connection's first bytes that never become a whole head (slowloris) are closed at the request-head timeout:
+    /// the direct path, which keeps those bytes itself, tells the head timer behind it of the read.
+    @Test func partialFirstHeadGetsTheHeadTimeout() async throws {
+        let rig = try await RelayTests.rig(
+            environment: ["LIMITS__HEADER_TIMEOUT": "1s", "LIMITS__IDLE_TIMEOUT": "30s"])
+        try await T.warm(rig)
+        let client = try await T.connect(rig)
+        let started = ContinuousClock.now
+        let closedAfter = try await Self.closedAfter(
+            client, since: started, writingFirst: Array("POST /v1/messages HTTP/1.1\r\nHost: local".utf8))
+        try await rig.stop()
+        #expect(
+            closedAfter.map { $0 < .seconds(15) } == true,
+            "closed after \(String(describing: closedAfter)) (head timeout 1 s, idle timeout 30 s)")
+    }
+
     /// A refused body (413) is read and dropped only up to a limit: one that announces far more than that ends the
     /// connection right after the answer, rather than holding it open for the rest (here the client sends no more).
     @Test func refusedBodyFarOverTheDiscardLimitEndsTheConnection() async throws {

@@ -59,4 +59,16 @@ import Testing
         }
         #expect(!FieldNameSet([]).contains("te"))
     }
+
+    /// Names of 63 bytes or more share one length bit: each is still compared whole.
+    @Test func longNamesAreComparedWhole() {
+        let long = String(repeating: "a", count: 70)
+        let set = FieldNameSet([long, "te"])
+        #expect(set.contains(long))
+        #expect(!set.contains(String(repeating: "a", count: 63)))
+        #expect(!set.contains(String(repeating: "a", count: 71)))
+        #expect(!set.contains(String(repeating: "a", count: 69) + "b"))
+        let bytes = Array(long.uppercased().utf8)
+        #expect(bytes.withUnsafeBytes { set.contains($0) }, "case-blind over bytes")
+    }
 }

@@ -139,6 +139,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
             return
         }
         clock?.touch()
+        headTimer?.bytesArrived()
         var bytes = unwrapInboundIn(data)
         if buffer.readableBytes == 0 {
             buffer = bytes
@@ -194,6 +195,7 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         // While the connection is ours the next read is asked for here: with one pending, NIO skips its own
         // (autoRead), which starts at the pipeline's tail and passes every handler behind this one.
         if case .passingThrough = state { return }
+        headTimer?.readCompleted()
         read(context: context)
     }
 

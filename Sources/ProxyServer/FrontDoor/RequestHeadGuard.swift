@@ -11,7 +11,9 @@ import NIOHTTPTypesHTTP1
 /// (Hummingbird's `HTTPConnectionStateHandler`), not this one's — like HAProxy's `timeout http-request`.
 ///
 /// Sits on plaintext bytes, in front of the HTTP/1.1 decoder; `RequestHeadObserver` (behind the decoder) tells it
-/// when a head has been parsed and when the response is done.
+/// when a head has been parsed and when the response is done. `HTTP1DirectPath`, in front of it, passes it only the
+/// bytes it gives NIO's decoder, and tells it itself of those it reads (`bytesArrived`, `readCompleted`) and of
+/// their heads and responses: a read it keeps goes through one handler fewer.
 final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -40,15 +42,25 @@ final class RequestHeadTimer: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // A request head usually arrives whole in one read; the decoder behind us reports it before this read
-        // completes. Only a head still missing at read-complete needs a timer (no timer churn per request).
-        if outstanding == 0 { awaitingHead = true }
+        bytesArrived()
         context.fireChannelRead(data)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         armIfAwaitingHead(context)
         context.fireChannelReadComplete()
+    }
+
+    /// Bytes of a request arrived. A request head usually arrives whole in one read; the decoder behind (or the
+    /// direct path) reports it before this read completes. Only a head still missing at read-complete needs a timer
+    /// (no timer churn per request).
+    func bytesArrived() {
+        if outstanding == 0 { awaitingHead = true }
+    }
+
+    /// A read the direct path kept has completed.
+    func readCompleted() {
+        if let context { armIfAwaitingHead(context) }
     }
 
     private func armIfAwaitingHead(_ context: ChannelHandlerContext) {
@@ -167,7 +179,8 @@ public struct RequestHeadGuardChannel<Base: ServerChildChannel>: ServerChildChan
                 HTTP1FastPath(relay: fastPath, idleTimeout: idleTimeout), position: .before(keepAlive))
             if let fastPath {
                 let timer = try operations.handler(type: RequestHeadTimer.self)
-                try operations.addHandler(HTTP1DirectPath(relay: fastPath, limits: headLimits), position: .after(timer))
+                try operations.addHandler(
+                    HTTP1DirectPath(relay: fastPath, limits: headLimits), position: .before(timer))
             }
             return value
         }

@@ -6,16 +6,25 @@ import ProxyHTTP2
 struct FieldNameSet: Sendable {
     private let bytes: [UInt8]
     private let entries: [(offset: Int, count: Int)]
+    /// Bit n is set when a name has n bytes (bit 63: 63 or more): most names looked up have a length none has.
+    private let lengths: UInt64
 
     init(_ names: [String]) {
         var bytes: [UInt8] = []
         var entries: [(offset: Int, count: Int)] = []
+        var lengths: UInt64 = 0
         for name in names {
             entries.append((bytes.count, name.utf8.count))
+            lengths |= Self.bit(name.utf8.count)
             bytes += name.utf8
         }
         self.bytes = bytes
         self.entries = entries
+        self.lengths = lengths
+    }
+
+    private static func bit(_ count: Int) -> UInt64 {
+        1 << UInt64(min(count, 63))
     }
 
     /// Whether the string is in the set, exactly (the relay's lists have lower-case names).
@@ -30,7 +39,8 @@ struct FieldNameSet: Sendable {
     }
 
     private func find(_ name: UnsafeRawBufferPointer, caseBlind: Bool) -> Bool {
-        bytes.withUnsafeBufferPointer { bytes in
+        guard lengths & Self.bit(name.count) != 0 else { return false }
+        return bytes.withUnsafeBufferPointer { bytes in
             entries.withUnsafeBufferPointer { entries in
                 for entry in entries where entry.count == name.count {
                     let candidate = UnsafeBufferPointer(rebasing: bytes[entry.offset..<entry.offset + entry.count])
