@@ -334,6 +334,34 @@ public enum FieldBytes {
         byte &- 65 < 26 ? byte | 0x20 : byte
     }
 
+    /// Copies `count` bytes with ASCII upper-case letters made lower-case, eight bytes at a time (a field name is
+    /// usually two or three words, where a loop byte by byte took a compare and a branch for each).
+    public static func copyLowercased(_ source: UnsafeRawPointer, to target: UnsafeMutableRawPointer, count: Int) {
+        var index = 0
+        while count - index >= 8 {
+            let word = source.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            target.storeBytes(of: lowercased(word), toByteOffset: index, as: UInt64.self)
+            index += 8
+        }
+        while index < count {
+            let byte = source.load(fromByteOffset: index, as: UInt8.self)
+            target.storeBytes(of: lower(byte), toByteOffset: index, as: UInt8.self)
+            index += 1
+        }
+    }
+
+    /// Eight bytes with the ASCII upper-case letters among them, and only those, made lower-case: per byte, the high
+    /// bit of its low seven bits plus 0x3F says "at least A", plus 0x25 "past Z" (no sum carries into the next byte),
+    /// and a byte with its own high bit set is not ASCII.
+    static func lowercased(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let low = word & (0x7F &* ones)
+        let atLeastA = low &+ (0x3F &* ones)
+        let pastZ = low &+ (0x25 &* ones)
+        let upper = atLeastA & ~pastZ & ~word & (0x80 &* ones)
+        return word | (upper >> 2)
+    }
+
     /// Whether the bytes read `text` with ASCII letters compared case-blind on both sides.
     public static func equals(folded bytes: UnsafeRawBufferPointer, _ text: String) -> Bool {
         var text = text

@@ -74,7 +74,7 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
         let start = space.bytes.reserve(nameLength + valueLength, after: used)
         if nameLength > 0 {
             if lowercasing {
-                for index in 0..<nameLength { start[index] = FieldBytes.lower(name[index]) }
+                FieldBytes.copyLowercased(name.baseAddress!, to: UnsafeMutableRawPointer(start), count: nameLength)
             } else {
                 UnsafeMutableRawPointer(start).copyMemory(from: name.baseAddress!, byteCount: nameLength)
             }

@@ -7,6 +7,29 @@ import Testing
 @Suite struct FieldBlockTests {
     /// Fields pointing into bytes that are there already (an HTTP/1.1 head read in place), with the request line's
     /// pseudo-fields, whose names are nowhere in those bytes.
+    /// Lower-casing eight bytes at a time changes exactly the bytes `A`-`Z`, at every position and length: all 256
+    /// byte values, shifted through the words, and the tails shorter than a word.
+    @Test func copyLowercasedChangesOnlyUpperCaseLetters() {
+        let all = (0...255).map { UInt8($0) }
+        for shift in 0..<8 {
+            for length in [0, 1, 7, 8, 9, 15, 16, 17, 255 - shift] {
+                let source = Array(all[shift..<(shift + length)])
+                var target = [UInt8](repeating: 0, count: length)
+                source.withUnsafeBytes { from in
+                    target.withUnsafeMutableBytes { to in
+                        guard length > 0 else { return }
+                        FieldBytes.copyLowercased(from.baseAddress!, to: to.baseAddress!, count: length)
+                    }
+                }
+                let wrong = source.indices.filter {
+                    target[$0] != ((65...90).contains(source[$0]) ? source[$0] + 32 : source[$0])
+                }
+                #expect(
+                    wrong.isEmpty, "shift \(shift), length \(length): bytes \(wrong.map { source[$0] }) came out wrong")
+            }
+        }
+    }
+
     @Test func fieldsInPlaceEqualTheSameFieldsCopiedIn() {
         let text = "POST /v1/messages HTTP/1.1\r\nX-Api-Key: k1\r\n"
         var builder = FieldBlockBuilder()

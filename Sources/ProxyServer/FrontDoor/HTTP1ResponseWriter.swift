@@ -119,9 +119,7 @@ enum HTTP1ResponseWriter {
             guard bytes.count > 0 else { return }
             let target = out.baseAddress! + offset
             if lowercasing {
-                for index in 0..<bytes.count {
-                    target.storeBytes(of: FieldBytes.lower(bytes[index]), toByteOffset: index, as: UInt8.self)
-                }
+                FieldBytes.copyLowercased(bytes.baseAddress!, to: target, count: bytes.count)
             } else {
                 target.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
             }
