@@ -138,6 +138,26 @@ import Testing
         #expect(head.fields.fields.last == H2Field("host", "a"))
     }
 
+    /// Values are read eight bytes at a time: a control byte or DEL anywhere in a long value still makes the head
+    /// unusual, and a tab anywhere is kept, with spaces and tabs around the value dropped.
+    @Test func longValuesAreJudgedAtEveryPosition() throws {
+        let prefix = "GET /v1/models HTTP/1.1\r\nX-Long: "
+        for position in 0..<24 {
+            for bad in ["\u{1}", "\u{1F}", "\u{7F}", "\u{0}", "\n", "\r"] {
+                var value = Array(repeating: "v", count: 24)
+                value[position] = bad
+                let text = prefix + value.joined() + "\r\n\r\n"
+                #expect(Self.isUnusual(text), "\(bad.debugDescription) at \(position)")
+            }
+            // Inside the value (a tab at either end would be space around it).
+            guard position > 0, position < 23 else { continue }
+            var value = Array(repeating: "é", count: 12) + Array(repeating: "v", count: 12)
+            value[position] = "\t"
+            let head = try #require(Self.head(prefix + " \t " + value.joined() + " \t \r\nX-B: 1\r\n\r\n"))
+            #expect(head.fields.fields.dropFirst(2).map(\.value) == [value.joined(), "1"], "tab at \(position)")
+        }
+    }
+
     @Test func valuesMayBeEmptyOrCarryTabsAndUTF8() throws {
         let head = try #require(Self.head("GET /v1/models HTTP/1.1\r\nX-Empty:\r\nX-Tab: a\tb\r\nX-U: é\r\n\r\n"))
         #expect(head.fields.fields.dropFirst(2).map(\.value) == ["", "a\tb", "é"])

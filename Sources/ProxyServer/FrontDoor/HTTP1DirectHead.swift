@@ -164,14 +164,21 @@ private struct LineReader {
         index += 1
         while bytes[index] == space || bytes[index] == tab { index += 1 }
         let valueStart = index
-        var valueEnd = index
+        // Eight bytes at a time while none is a control byte or DEL (the CR that ends the line is one): most values
+        // are visible ASCII through and through. The rest byte by byte, which also judges a word that stopped this.
+        while bytes.count - index >= 8,
+            !Self.hasControlByte(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        {
+            index += 8
+        }
         while true {
             let byte = bytes[index]
             if byte == cr { break }
             guard byte == tab || (byte >= space && byte != 0x7F) else { return nil }
             index += 1
-            if byte != space, byte != tab { valueEnd = index }
         }
+        var valueEnd = index
+        while valueEnd > valueStart, bytes[valueEnd - 1] == space || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
         guard bytes[index + 1] == lf else { return nil }
         index += 2
         return (name, valueStart..<valueEnd)
@@ -184,6 +191,17 @@ private struct LineReader {
         else { return false }
         index += count
         return true
+    }
+
+    /// Whether any of eight bytes is below 0x20 (a control byte: CR, LF, a tab, …) or DEL. Exact as a yes or no: a
+    /// borrow can only run on from a byte that already answers yes.
+    static func hasControlByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let below20 = (word &- 0x20 &* ones) & ~word & high
+        let delta = word ^ (0x7F &* ones)
+        let del = (delta &- ones) & ~delta & high
+        return below20 | del != 0
     }
 
     /// RFC 9110 §5.6.2 `tchar`.
