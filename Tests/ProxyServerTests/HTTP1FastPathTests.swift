@@ -326,6 +326,27 @@ import Testing
         #expect(rest.count < 64, "nothing but a TLS close_notify follows: \(rest.count) bytes")
     }
 
+    /// A `Connection: close` request that is handed over (the first on a fresh proxy) ends the connection too: a
+    /// request pipelined behind it is neither read nor answered (RFC 9112 §9.6), whichever path would have read it.
+    @Test func handedOverConnectionCloseEndsTheConnection() async throws {
+        let rig = try await RelayTests.rig()
+        let client = try await Self.connect(rig)
+        let (response, rest) = try await blocking {
+            try client.write(Array((Self.post("{}", headers: ["Connection: close"]) + Self.post("{}")).utf8))
+            let response = try client.readResponse()
+            return (response, try client.socket.receiveUntilClosed())
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let log = rig.proxy.log
+        try await rig.stop()
+        let lines = log.split(separator: "\n").filter { $0.contains("path=/v1/messages") && $0.contains("status=") }
+        #expect(response.status == 200)
+        #expect(response.header("connection")?.lowercased() == "close")
+        #expect(rest.count < 64, "nothing but a TLS close_notify follows: \(rest.count) bytes")
+        #expect(lines.count == 1, "only the first request was relayed: \(lines)")
+        #expect(lines.first.map { !$0.contains("relay=fast") } == true, "it was handed over: \(lines)")
+    }
+
     // Found by review: each runs with the fast path on and off (`upstream.fast_path`), which must behave alike.
 
     /// A request line the decoder rejects, pipelined behind a fast-path request: the fast-path request's 200 must

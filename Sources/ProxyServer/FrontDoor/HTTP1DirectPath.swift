@@ -409,10 +409,12 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         headTimer?.responseEnded()
         self.exchange &+= 1
         headBytes = nil
-        state = .handedOver
+        // After a `Connection: close` request nothing is read here again: what follows it is NIO's to drop.
+        state = closeAfterExchange ? .passingThrough : .handedOver
         forwardedSinceReadComplete = true
         context.fireChannelRead(wrapInboundOut(head))
         if body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(body)) }
+        process(context)
         completeForwardedRead(context)
         forwardInputClosedIfDone(context)
         if readRequested {
