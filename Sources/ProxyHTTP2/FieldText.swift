@@ -16,18 +16,19 @@ public enum FieldText {
             return known(bytes) ?? String(decoding: bytes, as: UTF8.self)
         }
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bytes.count) { lowered in
-            for (offset, byte) in bytes.enumerated() { lowered[offset] = asciiLower(byte) }
+            FieldBytes.copyLowercased(
+                bytes.baseAddress!, to: UnsafeMutableRawPointer(lowered.baseAddress!), count: bytes.count)
             let text = UnsafeRawBufferPointer(lowered)
             return known(text) ?? String(decoding: text, as: UTF8.self)
         }
     }
 
-    private static func asciiLower(_ byte: UInt8) -> UInt8 { (65...90).contains(byte) ? byte | 0x20 : byte }
-
     private static func make(_ bytes: UnsafeRawBufferPointer, lowercasing: Bool) -> String {
-        guard lowercasing else { return String(decoding: bytes, as: UTF8.self) }
+        guard lowercasing, bytes.count > 0, let source = bytes.baseAddress else {
+            return String(decoding: bytes, as: UTF8.self)
+        }
         return String(unsafeUninitializedCapacity: bytes.count) { out in
-            for (offset, byte) in bytes.enumerated() { out[offset] = asciiLower(byte) }
+            FieldBytes.copyLowercased(source, to: UnsafeMutableRawPointer(out.baseAddress!), count: bytes.count)
             return bytes.count
         }
     }

@@ -222,11 +222,6 @@ public final class H2Session {
         try submitResponse(streamID: streamID, endStream: endStream) { head in head.add(fields) }
     }
 
-    /// The same from a block of fields.
-    public func submitResponse(streamID: Int32, _ fields: borrowing FieldBlock, endStream: Bool) throws(H2Error) {
-        try submitResponse(streamID: streamID, endStream: endStream) { head in head.add(fields) }
-    }
-
     /// The same with the head written by `head` straight into the session's head space.
     public func submitResponse(
         streamID: Int32, endStream: Bool, head: (inout H2HeadWriter) -> Void
