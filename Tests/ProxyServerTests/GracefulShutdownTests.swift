@@ -11,8 +11,10 @@ import Testing
     static let chunk = 16 * 1024
     static let chunks = 64  // 1 MiB
 
-    /// A 1 MiB download written slowly (64 chunks, 40 ms apart); `started` fires when the first chunk goes out.
-    static func slowDownload(started: AsyncStream<Void>.Continuation) -> @Sendable (Router<BasicRequestContext>) -> Void
+    /// A 1 MiB download: the first chunk, then `started` fires and the rest waits for `release` (so the test
+    /// decides how long the response stays in flight, however slow the machine), then 63 chunks 10 ms apart.
+    static func slowDownload(started: AsyncStream<Void>.Continuation, release: AsyncStream<Void>)
+        -> @Sendable (Router<BasicRequestContext>) -> Void
     {
         { router in
             router.get("/test/slow-megabyte") { _, _ -> Response in
@@ -22,8 +24,12 @@ import Testing
                     body: ResponseBody { writer in
                         for index in 0..<chunks {
                             try await writer.write(ByteBuffer(repeating: UInt8(index), count: chunk))
-                            if index == 0 { started.yield() }
-                            try await Task.sleep(for: .milliseconds(40))
+                            if index == 0 {
+                                started.yield()
+                                var released = release.makeAsyncIterator()
+                                await released.next()
+                            }
+                            try await Task.sleep(for: .milliseconds(10))
                         }
                         try await writer.finish(nil)
                     }
@@ -36,9 +42,10 @@ import Testing
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
         let server = try await TestServer.start(
             config: .testing(certificates: certificates),
-            additionalRoutes: Self.slowDownload(started: startedContinuation),
+            additionalRoutes: Self.slowDownload(started: startedContinuation, release: release),
             handleSignals: true
         )
         let context = try certificates.clientContext()
@@ -50,14 +57,19 @@ import Testing
         // The same signal an operator or systemd sends; the server's ServiceGroup traps it in this process.
         kill(getpid(), SIGTERM)
 
-        // While the download drains, the listener is closed: new connections are refused.
+        // While the download is held in flight, the listener is closed: new connections are refused. Up to 20 s
+        // for the server to get there on a loaded machine; only then does the rest of the download go out.
         let refused = try await blocking { () -> Bool in
-            for _ in 0..<100 {
-                do { _ = try BlockingSocket(port: server.port) } catch { return "\(error)".contains("refused") }
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                do { _ = try BlockingSocket(port: server.port) } catch {
+                    if "\(error)".contains("refused") { return true }
+                }
                 Thread.sleep(forTimeInterval: 0.01)
             }
             return false
         }
+        releaseContinuation.yield()
         #expect(refused)
 
         let response = try await download
