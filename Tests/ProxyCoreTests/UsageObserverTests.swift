@@ -86,6 +86,50 @@ import Testing
         #expect(usage.outputTokens == 31, "the last message_delta's count, not a content delta's text")
     }
 
+    /// A stream full of look-alikes for the `v` an `event:` line is found by: `v`s in text and in field names,
+    /// `event:` inside data and at the end of another field's line, lines that begin with `e` or `ev` but are not
+    /// events, a line that is only `e`, an `event:` line with spaces. Cut in two at every offset and in three at every pair of offsets near the usage
+    /// events, the counts come from `message_start` and the last `message_delta` only.
+    @Test func eventLinesAreFoundWhereverTheBytesAreCut() {
+        var stream = "retry: 5\nevil: vv\ne\nev\n"
+        stream += "event:  message_start \n"
+        stream +=
+            #"data: {"type":"message_start","message":{"usage":{"input_tokens":40,"cache_creation_input_tokens":3}}}"#
+        stream += "\n\n"
+        for index in 0..<5 {
+            stream += "event: content_block_delta\nvid: \(index)\n"
+            stream += #"data: {"delta":{"text":"v event: message_delta vvv e\nevent: message_delta"}}"# + "\n\n"
+        }
+        stream += "eventually: message_delta\nevent: message_deltax\ndata: {\"usage\":{\"output_tokens\":777}}\n\n"
+        stream += "event: message_delta\n" + #"data: {"usage":{"output_tokens":31}}"# + "\n\n"
+        stream += "id: event: message_delta\n" + #"data: {"usage":{"output_tokens":888}}"# + "\n\n"
+        stream += "event: message_stop\ndata: {\"v\":1}\n\n"
+        let bytes = Array(stream.utf8)
+        func usage(cutAt cuts: [Int]) -> Usage {
+            var observer = UsageObserver(contentType: "text/event-stream")
+            var from = 0
+            for cut in cuts + [bytes.count] {
+                observer.observe(Array(bytes[from..<cut]))
+                from = cut
+            }
+            return observer.finish()
+        }
+        func expected(_ usage: Usage) -> Bool {
+            usage.inputTokens == 40 && usage.cacheCreationInputTokens == 3 && usage.outputTokens == 31
+        }
+        for cut in 0...bytes.count {
+            let counted = usage(cutAt: [cut])
+            #expect(expected(counted), "cut at \(cut): \(counted)")
+        }
+        let nearUsage = Array(0..<60) + Array((bytes.count - 120)..<bytes.count)
+        for first in nearUsage {
+            for second in nearUsage where second >= first {
+                let counted = usage(cutAt: [first, second])
+                #expect(expected(counted), "cut at \(first) and \(second): \(counted)")
+            }
+        }
+    }
+
     @Test func otherBodiesOnlyCountTheRequest() {
         var observer = UsageObserver(contentType: "text/plain")
         observer.observe(Array(#"{"usage":{"input_tokens":5}}"#.utf8))
