@@ -68,6 +68,17 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             if let body { body.yield(bytes) } else { delegate?.responseData(bytes) }
         }
 
+        /// The last bytes of the body, with its end.
+        func receivedLast(_ bytes: ByteBuffer) {
+            if let body {
+                body.yield(bytes)
+                body.finish()
+            } else if let delegate {
+                self.delegate = nil
+                delegate.responseEnded(lastData: bytes)
+            }
+        }
+
         func ended() {
             if let body {
                 body.finish()
@@ -163,7 +174,9 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
     private func handle(_ taken: consuming [H2Event]) {
         var events = taken
-        events.forEachMoved { event in
+        // The stream whose `.endStream`, next, went with its last DATA bytes already.
+        var endedWithData: Int32?
+        events.forEachMoved { event, nextEnds in
             switch consume event {
             case .headers(let id, let fields, let endStream):
                 guard let stream = streams[id] else { return }
@@ -177,11 +190,20 @@ public final class H2ClientHandler: ChannelDuplexHandler {
             case .data(let id, let bytes):
                 if let stream = streams[id] {
                     stream.unconsumed += bytes.readableBytes
-                    stream.received(bytes)
+                    if nextEnds == id {
+                        endedWithData = id
+                        stream.receivedLast(bytes)
+                    } else {
+                        stream.received(bytes)
+                    }
                 } else {
                     session.consume(streamID: id, bytes.readableBytes)
                 }
             case .endStream(let id):
+                if endedWithData == id {
+                    endedWithData = nil
+                    return
+                }
                 streams[id]?.ended()
             case .reset(let id, let code):
                 remove(id)?.fail(H2StreamClosedError(streamID: id, errorCode: code))
@@ -365,7 +387,17 @@ public protocol H2ClientStreamDelegate: AnyObject {
     /// Give the bytes back with `consume(streamID:_:)` once passed on: until then they hold the window.
     func responseData(_ bytes: ByteBuffer)
     func responseEnded()
+    /// The body's last bytes and its end at once (a DATA frame with END_STREAM): one write where there would be two.
+    /// The bytes need not be given back; the stream's end does that.
+    func responseEnded(lastData bytes: ByteBuffer)
     func streamFailed(_ error: any Error)
+}
+
+extension H2ClientStreamDelegate {
+    public func responseEnded(lastData bytes: ByteBuffer) {
+        responseData(bytes)
+        responseEnded()
+    }
 }
 
 /// One request stream on an upstream HTTP/2 connection, used from async code; every call hops to the loop.

@@ -49,12 +49,20 @@ extension Array where Element == H2Event {
     /// Hands each event to `body` in order, moved out of the array with a payload-free placeholder left behind:
     /// indexing or iterating would copy each payload (a retain) and free the array's copy later (a release).
     mutating func forEachMoved(_ body: (consuming H2Event) -> Void) {
+        forEachMoved { event, _ in body(event) }
+    }
+
+    /// The same, also telling `body` which stream the next event ends, if it is an `.endStream`: a DATA frame's
+    /// last bytes can be passed on with the end of its stream.
+    mutating func forEachMoved(_ body: (consuming H2Event, _ nextEnds: Int32?) -> Void) {
         withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             for index in 0..<buffer.count {
                 let event = (base + index).move()
                 (base + index).initialize(to: .pingAcknowledged)
-                body(event)
+                var nextEnds: Int32?
+                if index + 1 < buffer.count, case .endStream(let id) = base[index + 1] { nextEnds = id }
+                body(event, nextEnds)
             }
         }
     }

@@ -78,12 +78,13 @@ import Testing
         }
         func responseData(_ bytes: ByteBuffer) { heard.append("data " + String(buffer: bytes)) }
         func responseEnded() { heard.append("end") }
+        func responseEnded(lastData bytes: ByteBuffer) { heard.append("last " + String(buffer: bytes)) }
         func streamFailed(_ error: any Error) { heard.append("failed") }
     }
 
-    /// Streams opened one after another on a connection (whose per-stream state is kept and used again once a
-    /// stream is closed) each hear only their own response, and a finished one hears nothing more.
-    @Test func delegateStreamsOneAfterAnotherHearOnlyTheirOwnResponses() throws {
+    /// A client handler on an embedded channel, a server session, and `pump`, which carries bytes both ways until
+    /// neither side has more to say.
+    static func connectedToServerSession() throws -> (H2ClientHandler, H2Session, () throws -> Void) {
         let handler = try H2ClientHandler { _ in }
         let channel = EmbeddedChannel(handler: handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
@@ -101,16 +102,27 @@ import Testing
             }
         }
         try pump()
+        return (handler, server, pump)
+    }
+
+    static func openGet(_ handler: H2ClientHandler, _ listener: Listener, path: String) throws -> Int32 {
+        try handler.open(endStream: true, delegate: listener) { head in
+            head.add([
+                H2Field(":method", "GET"), H2Field(":scheme", "https"), H2Field(":authority", "example"),
+                H2Field(":path", path),
+            ])
+        }
+    }
+
+    /// Streams opened one after another on a connection (whose per-stream state is kept and used again once a
+    /// stream is closed) each hear only their own response, and a finished one hears nothing more.
+    @Test func delegateStreamsOneAfterAnotherHearOnlyTheirOwnResponses() throws {
+        let (handler, server, pump) = try Self.connectedToServerSession()
         var listeners: [Listener] = []
         for round in 0..<3 {
             let listener = Listener()
             listeners.append(listener)
-            let id = try handler.open(endStream: true, delegate: listener) { head in
-                head.add([
-                    H2Field(":method", "GET"), H2Field(":scheme", "https"), H2Field(":authority", "example"),
-                    H2Field(":path", "/\(round)"),
-                ])
-            }
+            let id = try Self.openGet(handler, listener, path: "/\(round)")
             try pump()
             let requests = server.takeEvents().filter { if case .headers = $0 { true } else { false } }
             #expect(requests.count == 1)
@@ -119,7 +131,34 @@ import Testing
             try pump()
         }
         for (round, listener) in listeners.enumerated() {
-            #expect(listener.heard == ["head 20\(round)", "data body \(round)", "end"])
+            #expect(listener.heard == ["head 20\(round)", "last body \(round)"])
         }
+    }
+
+    /// The last DATA frame's bytes reach a delegate together with the end of the stream when the frame carries
+    /// END_STREAM; an empty DATA frame that ends the stream on its own, or a body in two frames, is heard frame by
+    /// frame and then the end.
+    @Test func lastDataBytesComeWithTheEndOfTheStream() throws {
+        let (handler, server, pump) = try Self.connectedToServerSession()
+        let whole = Listener()
+        let wholeID = try Self.openGet(handler, whole, path: "/whole")
+        let split = Listener()
+        let splitID = try Self.openGet(handler, split, path: "/split")
+        let twoFrames = Listener()
+        let twoFramesID = try Self.openGet(handler, twoFrames, path: "/two")
+        try pump()
+        for id in [wholeID, splitID, twoFramesID] {
+            try server.submitResponse(streamID: id, [H2Field(":status", "200")], endStream: false)
+        }
+        server.sendBody(streamID: wholeID, ByteBuffer(string: "all of it"), endStream: true)
+        server.sendBody(streamID: splitID, ByteBuffer(string: "before the end"), endStream: false)
+        server.sendBody(streamID: twoFramesID, ByteBuffer(string: "first"), endStream: false)
+        try pump()
+        server.sendBody(streamID: splitID, ByteBuffer(), endStream: true)
+        server.sendBody(streamID: twoFramesID, ByteBuffer(string: "second"), endStream: true)
+        try pump()
+        #expect(whole.heard == ["head 200", "last all of it"])
+        #expect(split.heard == ["head 200", "data before the end", "end"])
+        #expect(twoFrames.heard == ["head 200", "data first", "last second"])
     }
 }

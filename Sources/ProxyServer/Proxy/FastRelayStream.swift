@@ -227,17 +227,20 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         observe(bytes)
         let count = bytes.readableBytes
         let open = client.write(bytes, endStream: false)
-        if firstByte == nil {
-            let now = NIODeadline.now()
-            firstByte = now
-            shared.relay.metrics?.firstByte(after: RelayRecord.duration(now - record.started))
-        }
+        noteFirstByte()
         if open && !clientBlocked {
             upstream.handler.consume(streamID: upstream.id, count)
         } else {
             clientBlocked = true
             heldBack += count
         }
+    }
+
+    private func noteFirstByte() {
+        guard firstByte == nil else { return }
+        let now = NIODeadline.now()
+        firstByte = now
+        shared.relay.metrics?.firstByte(after: RelayRecord.duration(now - record.started))
     }
 
     private func observe(_ bytes: ByteBuffer) {
@@ -260,6 +263,20 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
         guard case .streaming = phase else { return }
         upstream = nil
         client.write(ByteBuffer(), endStream: true)
+        complete(failure: nil, status: status)
+    }
+
+    /// A whole JSON answer usually comes as one DATA frame with END_STREAM: its bytes and the end are one write to
+    /// the client (for HTTP/1.1 one flush, and for chunked framing one buffer with the last chunk).
+    func responseEnded(lastData bytes: ByteBuffer) {
+        guard case .streaming = phase, upstream != nil else {
+            responseData(bytes)
+            return responseEnded()
+        }
+        upstream = nil
+        observe(bytes)
+        client.write(bytes, endStream: true)
+        noteFirstByte()
         complete(failure: nil, status: status)
     }
 
