@@ -129,6 +129,36 @@ import Testing
         try await rig.stop()
     }
 
+    /// An event stream that comes as one DATA frame (the mock's `one-write` fault: 40 deltas, about 5 KB, as the
+    /// benchmark's mock sends it) goes to an HTTP/1.1 client as one chunk: curl reads the chunked framing without
+    /// complaint, a request pipelined behind it is answered, and its usage is read from the one frame.
+    @Test func eventStreamInOneFrameIsOneChunkWhole() async throws {
+        let rig = try await RelayTests.rig()
+        try await Self.warm(rig)
+        let expected = MockClaudeBodies.longStreamEvents(deltas: MockClaudeAPI.oneWriteDeltas).joined()
+        #expect(expected.utf8.count > 4096)
+        let oneWrite = Self.post(#"{"stream":true}"#, headers: ["x-mock-fault: one-write"])
+        let curled = try await rig.curl([
+            "--http1.1", "-H", "x-api-key: \(RelayTests.adminKey)", "-H", "x-mock-fault: one-write", "-d",
+            #"{"stream":true}"#, rig.url,
+        ])
+        let client = try await Self.connect(rig)
+        let (streamed, next) = try await blocking {
+            try client.write(Array((oneWrite + Self.post("{}")).utf8))
+            return (try client.readResponse(), try client.readResponse())
+        }
+        let log = rig.proxy.log
+        try await rig.stop()
+        #expect(curled.exitCode == 0 && curled.stdout == expected, "curl: \(curled.stderr)")
+        #expect(streamed.header("transfer-encoding") == "chunked")
+        #expect(streamed.bodyText == expected)
+        #expect(next.status == 200 && next.bodyText.contains("Hello from the mock."))
+        let counted = log.split(separator: "\n").filter {
+            $0.contains("front=http1-direct") && $0.contains("output_tokens=\(MockClaudeAPI.oneWriteDeltas)")
+        }
+        #expect(counted.count == 2, "both streams relayed by the direct path, their usage read")
+    }
+
     /// A chunked request body is read whole (the mock answers `"stream":true` with an event stream, so it saw the
     /// body) and the next request on the connection is unaffected.
     @Test func chunkedRequestBodyArrivesWhole() async throws {

@@ -13,6 +13,8 @@ import NIOCore
 /// - `rst-mid-body`: part of the body, then the stream is reset
 /// - `stall-mid-body`: part of the body, then nothing for 60 s
 /// - `slow-drip`: SSE events 200 ms apart
+/// - `one-write`: a stream of 40 text deltas (`longStreamEvents(deltas: 40)`, about 5 KB) in one write, so one DATA
+///   frame (as the benchmark's HAProxy mock sends its event stream)
 /// - `status-429`, `status-529`, `status-500`: that error in Anthropic's shape (429 with `retry-after: 7`)
 /// A refused connection needs no route: use a port nothing listens on. `MockClaudeService` is the stateful one
 /// (OAuth logins, rotating refresh tokens, per-account faults, counters) that the end-to-end suite runs.
@@ -86,6 +88,15 @@ public enum MockClaudeAPI {
             break
         }
         guard stream else { return json(200, messageJSON) }
+        if fault == "one-write" {
+            let whole = ByteBuffer(string: MockClaudeBodies.longStreamEvents(deltas: oneWriteDeltas).joined())
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in  // no content-length: a streamed body, as Anthropic sends it
+                    try await writer.write(whole)
+                    try await writer.finish(nil)
+                })
+        }
         let events = sseEvents
         let drip = fault == "slow-drip"
         let breakMidBody = fault == "rst-mid-body"
@@ -103,6 +114,9 @@ public enum MockClaudeAPI {
                 try await writer.finish(nil)
             })
     }
+
+    /// The text deltas of the `one-write` fault's stream.
+    public static let oneWriteDeltas = 40
 
     static func json(_ status: Int, _ text: String) -> Response { MockClaudeBodies.json(status, text) }
 
