@@ -130,7 +130,7 @@ public struct UsageObserver: Sendable {
             let first = base.distance(to: UnsafeRawPointer(found)) - 1
             if first >= lineStart, base.load(fromByteOffset: first, as: UInt8.self) == UInt8(ascii: "e"),
                 first == lineStart || base.load(fromByteOffset: first - 1, as: UInt8.self) == UInt8(ascii: "\n"),
-                mayStartEvent(base + first, count - first)
+                mayStartEvent(base + first, count - first), mayNameUsageEvent(base + first, count - first)
             {
                 return .at(first)
             }
@@ -145,6 +145,19 @@ public struct UsageObserver: Sendable {
             return .at(last)
         }
         return .none(endsMidLine: lastByte != UInt8(ascii: "\n"))
+    }
+
+    /// An `event:` line here may name `message_start` or `message_delta`: its name (after any spaces) starts with
+    /// `m`, or is not there yet. Every other event line is passed over without being read: between usage events
+    /// the current event is already `.other`, which is all such a line would set.
+    private static func mayNameUsageEvent(_ pointer: UnsafeRawPointer, _ available: Int) -> Bool {
+        var offset = 6  // after `event:`
+        while offset < available {
+            let byte = pointer.load(fromByteOffset: offset, as: UInt8.self)
+            if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") { return byte == UInt8(ascii: "m") }
+            offset += 1
+        }
+        return true
     }
 
     /// The line starting here begins with `event:`, or with as much of it as there is.
