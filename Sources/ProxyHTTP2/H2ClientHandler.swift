@@ -142,7 +142,7 @@ public final class H2ClientHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        let error = session.receive(bytes)
         handle(session.takeEvents())
         if let error {
             failure = failure ?? "\(error)"

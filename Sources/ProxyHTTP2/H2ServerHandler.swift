@@ -134,7 +134,7 @@ public final class H2ServerHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
-        let error = bytes.withUnsafeReadableBytes { session.receive($0) }
+        let error = session.receive(bytes)
         handle(session.takeEvents(), context: context)
         if let error {
             configuration.logger?.info(

@@ -50,6 +50,9 @@ public final class H2Session {
     private var receiving = 0
     private var received = ByteBuffer()
     private var dataSlices: [(event: Int, offset: Int, length: Int)] = []
+    /// Inside `receive(_: ByteBuffer)`: the buffer and where its readable bytes start. A DATA chunk that fills a good
+    /// part of it becomes a slice of it instead of a copy.
+    private var input: (buffer: ByteBuffer, base: UnsafeRawPointer)?
     /// The peer sent GOAWAY: no new streams may be opened on this connection.
     public private(set) var peerWentAway = false
     /// RST_STREAM frames received so far (the server shell rate-limits them: CVE-2023-44487).
@@ -123,6 +126,14 @@ public final class H2Session {
 
     /// Processes bytes from the peer. Events land in `takeEvents`; frames to answer with in `takeOutput`.
     /// An error means the connection is finished (nghttp2 has queued a GOAWAY where appropriate).
+    public func receive(_ buffer: ByteBuffer) -> H2Error? {
+        buffer.withUnsafeReadableBytes { bytes in
+            if let base = bytes.baseAddress { input = (buffer, base) }
+            defer { input = nil }
+            return receive(bytes)
+        }
+    }
+
     public func receive(_ bytes: UnsafeRawBufferPointer) -> H2Error? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         receiving = bytes.count
@@ -344,10 +355,15 @@ public final class H2Session {
     /// small: at most this much, and larger chunks get their own.
     static let sharedDataLimit = 16 * 1024
 
-    /// Body bytes are gathered into one buffer per `receive` call (the DATA of all its frames fits in the bytes
-    /// received), and each event gets its slice once nghttp2 is done: one allocation per socket read instead of one
-    /// per DATA frame. (Slicing as they come would not do: writing to a buffer that slices share copies it.)
+    /// A large chunk received from a `ByteBuffer` is a slice of it (`inputSlice`). Other body bytes are gathered
+    /// into one buffer per `receive` call (the DATA of all its frames fits in the bytes received), and each event
+    /// gets its slice once nghttp2 is done: one allocation per socket read instead of one per DATA frame. (Slicing
+    /// as they come would not do: writing to a buffer that slices share copies it.)
     func dataChunk(streamID: Int32, bytes: UnsafeBufferPointer<UInt8>) {
+        if let slice = inputSlice(bytes) {
+            events.append(.data(streamID: streamID, bytes: slice))
+            return
+        }
         if receiving > 0, dataSlices.isEmpty {
             received = allocator.buffer(capacity: min(receiving, Self.sharedDataLimit))
         }
@@ -359,6 +375,16 @@ public final class H2Session {
         received.writeBytes(bytes)
         dataSlices.append((event: events.count, offset: offset, length: bytes.count))
         events.append(.data(streamID: streamID, bytes: ByteBuffer()))
+    }
+
+    /// The chunk as a slice of the buffer being received, if it lies in it and is at least a quarter of the buffer's
+    /// storage (what a slice held back for a slow reader keeps alive is then at most four times its size): a large
+    /// DATA frame, an event stream's whole body say, is not copied.
+    private func inputSlice(_ bytes: UnsafeBufferPointer<UInt8>) -> ByteBuffer? {
+        guard let input, let start = bytes.baseAddress, bytes.count * 4 >= input.buffer.capacity else { return nil }
+        let offset = input.base.distance(to: UnsafeRawPointer(start))
+        guard offset >= 0, offset + bytes.count <= input.buffer.readableBytes else { return nil }
+        return input.buffer.getSlice(at: input.buffer.readerIndex + offset, length: bytes.count)
     }
 
     private func sliceReceivedData() {

@@ -231,4 +231,38 @@ final class H2Pair {
         }
         #expect(server.bufferedBodyBytes(streamID: 0) == 0)
     }
+
+    /// DATA received from a `ByteBuffer`: a frame that fills a good part of the buffer becomes a slice of it (the
+    /// same memory, not a copy), a small one a copy; both keep their bytes when the caller then reuses its buffer.
+    @Test func largeDataIsASliceOfTheReceivedBuffer() throws {
+        let pair = try H2Pair()
+        let large = try pair.client.submitRequest(Self.get, endStream: true)
+        let small = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        let largeBody = (0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for (stream, body) in [(large, largeBody), (small, Array("tiny".utf8))] {
+            try pair.server.submitResponse(streamID: stream, [H2Field(":status", "200")], endStream: false)
+            pair.server.sendBody(streamID: stream, ByteBuffer(bytes: body), endStream: true)
+        }
+        var received = ByteBuffer(bytes: pair.server.takeOutput())
+        let start = received.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let end = start + UInt(received.readableBytes)
+        #expect(pair.client.receive(received) == nil)
+        var data: [Int32: ByteBuffer] = [:]
+        for event in pair.client.takeEvents() {
+            guard case .data(let id, let bytes) = event else { continue }
+            #expect(data[id] == nil, "one DATA chunk a stream")
+            data[id] = bytes
+        }
+        func lies(inReceived stream: Int32) -> Bool {
+            let address = data[stream]?.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } ?? 0
+            return address >= start && address < end
+        }
+        #expect(lies(inReceived: large), "the 6000-byte frame is read where it was received")
+        #expect(!lies(inReceived: small), "the 4-byte frame is copied")
+        received.clear()
+        received.writeBytes([UInt8](repeating: 0xFF, count: received.capacity))
+        #expect(data[large].map { Array($0.readableBytesView) } == largeBody)
+        #expect(data[small].map { Array($0.readableBytesView) } == Array("tiny".utf8))
+    }
 }
