@@ -41,6 +41,14 @@ enum H2Callbacks {
             }
             return 0
         }
+        nghttp2_session_callbacks_set_send_data_callback(callbacks) { _, frame, header, length, _, userData in
+            guard let frame, let header else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
+            return H2Callbacks.withSession(userData) {
+                $0.sendData(
+                    streamID: frame.pointee.hd.stream_id, frameHeader: header, length: length,
+                    padding: frame.pointee.data.padlen)
+            }
+        }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
             H2Callbacks.withSession(userData) { $0.streamClosed(streamID: streamID, errorCode: errorCode) }
             return 0

@@ -168,8 +168,11 @@ public final class H2Session {
 
     static let spareEventsLimit = 256
 
-    /// Appends every frame nghttp2 wants to send to `buffer`.
+    /// Appends every frame nghttp2 wants to send to `buffer`. DATA frames are written by `sendData`, called from
+    /// inside `nghttp2_session_mem_send`, into the same buffer (held in `output` meanwhile).
     public func takeOutput(into buffer: inout ByteBuffer) -> H2Error? {
+        swap(&output, &buffer)
+        defer { swap(&output, &buffer) }
         while true {
             var data: UnsafePointer<UInt8>?
             let length = nghttp2_session_mem_send(handle, &data)
@@ -178,11 +181,37 @@ public final class H2Session {
                 return H2Error(code: code, operation: "HTTP/2 send", detail: Self.errorText(code))
             }
             guard length > 0, let data else { return nil }
-            // Room for the usual flush at once: nghttp2 hands out one frame at a time, and growing the buffer
-            // frame by frame reallocates.
-            if buffer.writableBytes < length { buffer.reserveCapacity(minimumWritableBytes: Swift.max(length, 8192)) }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+            reserveOutput(length)
+            output.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
         }
+    }
+
+    /// Inside `takeOutput`: the buffer frames are written to.
+    private var output = ByteBuffer()
+
+    /// Room for the usual flush at once: nghttp2 hands out one frame at a time, and growing the buffer frame by
+    /// frame reallocates.
+    private func reserveOutput(_ length: Int) {
+        if output.writableBytes < length { output.reserveCapacity(minimumWritableBytes: Swift.max(length, 8192)) }
+    }
+
+    /// A DATA frame whose bytes `readBody` left where they are queued (NGHTTP2_DATA_FLAG_NO_COPY): its header,
+    /// then its bytes copied once, from the queued body straight into the output (not into nghttp2's frame buffer
+    /// and out of it again). No padding is ever asked for, but it is written as nghttp2 says if there is any.
+    func sendData(streamID: Int32, frameHeader: UnsafePointer<UInt8>, length: Int, padding: Int) -> Int32 {
+        reserveOutput(9 + length + padding)
+        output.writeBytes(UnsafeRawBufferPointer(start: frameHeader, count: 9))
+        if padding > 0 { output.writeInteger(UInt8(padding - 1)) }
+        let sent = outgoing.withValue(forKey: streamID) { body -> (written: Int, finished: Bool) in
+            let written = output.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+                body.take(into: UnsafeMutableRawBufferPointer(rebasing: target[..<length]))
+            }
+            return (written, body.isEmpty && body.ended)
+        }
+        guard let sent, sent.written == length else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
+        if padding > 1 { output.writeRepeatingByte(0, count: padding - 1) }
+        if sent.finished { outgoing.removeValue(forKey: streamID) }
+        return 0
     }
 
     /// All pending output as an array (tests).
@@ -419,26 +448,27 @@ public final class H2Session {
             ))
     }
 
-    /// nghttp2's data provider: copies queued body bytes into the frame buffer, or defers until more arrive.
+    /// nghttp2's data provider: how many queued body bytes the next DATA frame carries (at most `buffer.count`),
+    /// left where they are for `sendData`; or defers until more arrive.
     func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32) -> Int {
         let taken = outgoing.withValue(forKey: streamID) { body in
-            let written = body.take(into: buffer)
-            if body.isEmpty, !body.ended, written == 0 { body.deferred = true }
-            return (written, body.isEmpty, body.ended)
+            let length = Swift.min(body.bufferedBytes, buffer.count)
+            if body.bufferedBytes == 0, !body.ended { body.deferred = true }
+            return (length, length == body.bufferedBytes, body.ended)
         }
-        guard let (written, drained, ended) = taken else {
+        guard let (length, drained, ended) = taken else {
             flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
             return 0
         }
         if drained {
             if ended {
-                flags |= NGHTTP2_DATA_FLAG_EOF.rawValue
-                outgoing.removeValue(forKey: streamID)
-            } else if written == 0 {
+                flags |= NGHTTP2_DATA_FLAG_EOF.rawValue  // the body is forgotten once `sendData` has sent it
+            } else if length == 0 {
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             }
         }
-        return written
+        flags |= NGHTTP2_DATA_FLAG_NO_COPY.rawValue
+        return length
     }
 }
 
