@@ -378,7 +378,8 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var ciphertext = ciphertextBuffer(capacity: capacity)
         ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
             session.encrypt(into: target) {
-                for (plaintext, written) in batch {
+                let last = batch.count - 1
+                for (index, (plaintext, written)) in batch.enumerated() {
                     if let written {
                         if promise == nil { promise = written } else { morePromises.append(written) }
                     }
@@ -387,7 +388,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         failure = encryptCoalesced()
                     }
                     if failure == nil {
-                        if plaintext.readableBytes >= Self.recordSize {
+                        // Large, or last with nothing gathered before it (an HTTP/2 flush is one buffer): nothing
+                        // would join it in a record, so it is not copied first.
+                        if plaintext.readableBytes >= Self.recordSize || (index == last && coalesced.readableBytes == 0)
+                        {
                             failure = plaintext.withUnsafeReadableBytes { session.writePlaintext($0) }
                         } else {
                             coalesced.writeImmutableBuffer(plaintext)
