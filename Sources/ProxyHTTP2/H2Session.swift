@@ -134,6 +134,7 @@ public final class H2Session {
         }
     }
 
+    /// The same for bytes lent for the call: all DATA is copied out of them.
     public func receive(_ bytes: UnsafeRawBufferPointer) -> H2Error? {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return nil }
         receiving = bytes.count
@@ -198,19 +199,23 @@ public final class H2Session {
     /// A DATA frame whose bytes `readBody` left where they are queued (NGHTTP2_DATA_FLAG_NO_COPY): its header,
     /// then its bytes copied once, from the queued body straight into the output (not into nghttp2's frame buffer
     /// and out of it again). No padding is ever asked for, but it is written as nghttp2 says if there is any.
+    /// Nothing is written unless the bytes are there: then nghttp2 resets just this stream (it cannot happen, as
+    /// nothing runs between `readBody` and this call).
     func sendData(streamID: Int32, frameHeader: UnsafePointer<UInt8>, length: Int, padding: Int) -> Int32 {
-        reserveOutput(9 + length + padding)
-        output.writeBytes(UnsafeRawBufferPointer(start: frameHeader, count: 9))
-        if padding > 0 { output.writeInteger(UInt8(padding - 1)) }
-        let sent = outgoing.withValue(forKey: streamID) { body -> (written: Int, finished: Bool) in
-            let written = output.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
+        let sent = outgoing.withValue(forKey: streamID) { body -> Bool? in
+            guard body.bufferedBytes >= length else { return nil }
+            reserveOutput(9 + length + padding)
+            output.writeBytes(UnsafeRawBufferPointer(start: frameHeader, count: 9))
+            if padding > 0 { output.writeInteger(UInt8(padding - 1)) }
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { target in
                 body.take(into: UnsafeMutableRawBufferPointer(rebasing: target[..<length]))
             }
-            return (written, body.isEmpty && body.ended)
+            if padding > 1 { output.writeRepeatingByte(0, count: padding - 1) }
+            return body.isEmpty && body.ended
         }
-        guard let sent, sent.written == length else { return NGHTTP2_ERR_CALLBACK_FAILURE.rawValue }
-        if padding > 1 { output.writeRepeatingByte(0, count: padding - 1) }
-        if sent.finished { outgoing.removeValue(forKey: streamID) }
+        // Nil for no body as for too few bytes; otherwise whether the body is now all sent.
+        guard let finished = sent ?? nil else { return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue }
+        if finished { outgoing.removeValue(forKey: streamID) }
         return 0
     }
 
