@@ -85,12 +85,10 @@ enum H2Callbacks {
     /// The data provider handed to nghttp2 for every stream with a body; the stream id selects the body.
     static let bodyProvider = nghttp2_data_provider(
         source: nghttp2_data_source(ptr: nil),
-        read_callback: { _, streamID, buffer, length, flags, _, userData in
-            guard let buffer, let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
+        read_callback: { _, streamID, _, length, flags, _, userData in
+            guard let flags else { return Int(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) }
             return H2Callbacks.withSession(userData) {
-                $0.readBody(
-                    streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length),
-                    flags: &flags.pointee)
+                $0.readBody(streamID: streamID, maxLength: length, flags: &flags.pointee)
             }
         }
     )

@@ -453,11 +453,11 @@ public final class H2Session {
             ))
     }
 
-    /// nghttp2's data provider: how many queued body bytes the next DATA frame carries (at most `buffer.count`),
-    /// left where they are for `sendData`; or defers until more arrive.
-    func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: inout UInt32) -> Int {
+    /// nghttp2's data provider: how many queued body bytes the next DATA frame carries (at most `maxLength`), left
+    /// where they are for `sendData` (nghttp2's frame buffer is not written); or defers until more arrive.
+    func readBody(streamID: Int32, maxLength: Int, flags: inout UInt32) -> Int {
         let taken = outgoing.withValue(forKey: streamID) { body in
-            let length = Swift.min(body.bufferedBytes, buffer.count)
+            let length = Swift.min(body.bufferedBytes, maxLength)
             if body.bufferedBytes == 0, !body.ended { body.deferred = true }
             return (length, length == body.bufferedBytes, body.ended)
         }
