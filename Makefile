@@ -56,7 +56,8 @@ be: run
 
 test: deps e2e-venv
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	@mkdir -p test-output; set -o pipefail; $(SWIFT) test --skip-build --disable-xctest 2>&1 | tee test-output/swift-test.log \
+		|| { scripts/test-failures.sh test-output/swift-test.log; exit 1; }
 	@$(MAKE) --no-print-directory e2e-run
 	@$(MAKE) --no-print-directory test-browser
 

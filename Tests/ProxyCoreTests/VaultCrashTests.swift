@@ -15,13 +15,18 @@ import Testing
         var killedMidway = 0
         var accountsSeen = 0
         for round in 0..<6 {
-            let writer = try VaultFixture.startCrashWriter(
-                ["write", data, "1000"], environment: environment, logFile: folder.file("writer-\(round).log"))
-            // The kill moment is the random variable here, not a wait for something to happen.
-            usleep(UInt32.random(in: 1_000...80_000))
-            kill(writer.processIdentifier, SIGKILL)
-            writer.waitUntilExit()
-            if writer.terminationReason == .uncaughtSignal { killedMidway += 1 }
+            let logFile = folder.file("writer-\(round).log")
+            // On a thread of its own: the test's waits must not hold one of the few threads every test shares.
+            let reason = try await blocking {
+                let writer = try VaultFixture.startCrashWriter(
+                    ["write", data, "1000"], environment: environment, logFile: logFile)
+                // The kill moment is the random variable here, not a wait for something to happen.
+                usleep(UInt32.random(in: 1_000...80_000))
+                kill(writer.processIdentifier, SIGKILL)
+                writer.waitUntilExit()
+                return writer.terminationReason
+            }
+            if reason == .uncaughtSignal { killedMidway += 1 }
 
             let result = try await VaultFixture.openStore(data).loadAll()
             #expect(result.problems.isEmpty, "round \(round): \(result.problems)")
@@ -67,8 +72,10 @@ import Testing
                 folderPath: data, currentSecret: VaultFixture.secret, newSecret: Secret("a-third-secret-000000"))
         }
 
-        let outcome = try SecretRotation.run(
-            folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        let outcome = try await blocking {
+            try SecretRotation.run(
+                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        }
         // The first stop came after 1 file, the second after 4 more.
         #expect(outcome.reencrypted == 1 && outcome.alreadyDone == 5 && outcome.skipped.isEmpty)
         #expect(outcome.generation == 2)
@@ -77,8 +84,10 @@ import Testing
         #expect(result.accounts.sorted { $0.id < $1.id } == accounts)
         #expect(throws: VaultError.wrongSecret(vaultFile: data + "/vault.json")) { try VaultFixture.openStore(data) }
 
-        let again = try SecretRotation.run(
-            folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        let again = try await blocking {
+            try SecretRotation.run(
+                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        }
         #expect(again.wasAlreadyComplete)
     }
 
@@ -95,26 +104,32 @@ import Testing
         var finished = false
         var interruptedMidway = 0
         for round in 0..<4 where !finished {
-            let rotator = try VaultFixture.startCrashWriter(
-                ["rotate", data], environment: environment, logFile: folder.file("rotate-\(round).log"))
-            // Kill once the rotation is under way (vault.next.json written), at a random moment after that:
-            // a fixed delay from the start lands before it on a busy machine (the KDF alone takes ~0.3 s).
-            for _ in 0..<500
-            where rotator.isRunning && !FileManager.default.fileExists(atPath: data + "/vault.next.json") {
-                usleep(10_000)
+            let logFile = folder.file("rotate-\(round).log")
+            let reason = try await blocking {
+                let rotator = try VaultFixture.startCrashWriter(
+                    ["rotate", data], environment: environment, logFile: logFile)
+                // Kill once the rotation is under way (vault.next.json written), at a random moment after that:
+                // a fixed delay from the start lands before it on a busy machine (the KDF alone takes ~0.3 s).
+                for _ in 0..<500
+                where rotator.isRunning && !FileManager.default.fileExists(atPath: data + "/vault.next.json") {
+                    usleep(10_000)
+                }
+                usleep(UInt32.random(in: 0...20_000))
+                kill(rotator.processIdentifier, SIGKILL)
+                rotator.waitUntilExit()
+                return rotator.terminationReason
             }
-            usleep(UInt32.random(in: 0...20_000))
-            kill(rotator.processIdentifier, SIGKILL)
-            rotator.waitUntilExit()
-            finished = rotator.terminationReason == .exit
+            finished = reason == .exit
             if FileManager.default.fileExists(atPath: data + "/vault.next.json") {
                 interruptedMidway += 1
                 try await expectEachFileOpensWithOneOfTheSecrets(data, accounts: accounts)
             }
         }
         #expect(interruptedMidway >= 1, "at least one kill must land between vault.next.json and the swap")
-        _ = try SecretRotation.run(
-            folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        _ = try await blocking {
+            try SecretRotation.run(
+                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        }
         let result = try await VaultFixture.openStore(data, secret: VaultFixture.otherSecret).loadAll()
         #expect(result.problems.isEmpty, "\(result.problems)")
         #expect(result.accounts.sorted { $0.id < $1.id } == accounts.sorted { $0.id < $1.id })

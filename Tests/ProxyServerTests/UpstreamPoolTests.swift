@@ -50,8 +50,10 @@ import Testing
     }
 
     /// Local ports of the pool's TCP connections to `port`, read with `ss`.
-    static func clientPorts(to port: Int) throws -> Set<String> {
-        let listing = try ProcessRunner.run(["ss", "-Htn", "state", "established", "( dport = :\(port) )"]).stdout
+    static func clientPorts(to port: Int) async throws -> Set<String> {
+        let listing = try await blocking {
+            try ProcessRunner.run(["ss", "-Htn", "state", "established", "( dport = :\(port) )"])
+        }.stdout
         return Set(
             listing.split(separator: "\n").compactMap { line in
                 line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first?
@@ -74,7 +76,7 @@ import Testing
             defer { pool.shutdown() }
             let first = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
             #expect(try await Self.collect(first).0[field: ":status"] == "200")
-            let before = try Self.clientPorts(to: server.port)
+            let before = try await Self.clientPorts(to: server.port)
             let draining = try await pool.stream(Self.request("GET", "/slow", port: server.port), endStream: true)
             let (head, body) = try await Self.collect(draining)
             #expect(head[field: ":status"] == "200" && String(decoding: body, as: UTF8.self) == "finished anyway")
@@ -82,7 +84,7 @@ import Testing
                 let next = try await pool.stream(Self.request("GET", "/health", port: server.port), endStream: true)
                 #expect(try await Self.collect(next).0[field: ":status"] == "200")
             }
-            let after = try Self.clientPorts(to: server.port)
+            let after = try await Self.clientPorts(to: server.port)
             #expect(before.count == 1)
             #expect(!after.isEmpty && after.isDisjoint(with: before), "new connections: \(before) then \(after)")
         }
