@@ -5,7 +5,8 @@ import Foundation
 /// with the concurrency runtime, and a few blocked GCD threads stall the server for seconds until libdispatch
 /// notices and adds threads.
 public func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
+    StallWatchdog.ensureRunning()
+    return try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
             continuation.resume(with: Result { try body() })
         }

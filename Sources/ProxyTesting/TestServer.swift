@@ -92,6 +92,7 @@ extension TestServer {
         routes: (@Sendable (Router<BasicRequestContext>) -> Void)? = nil,
         _ body: (TestServer, TestCertificates) async throws -> Void
     ) async throws {
+        StallWatchdog.ensureRunning()
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         var config = ProxyConfig.testing(certificates: certificates)
