@@ -4,8 +4,9 @@ import Synchronization
 /// Says on standard error when the test process stalls, so that timing-dependent tests failing together can be
 /// told apart by cause:
 /// - the process did not run at all (the machine was busy or paused): a plain thread's 1 s sleep took far longer;
-/// - Swift's cooperative pool was held (a test blocking its threads): a task queued on it did not run for seconds
-///   while the plain thread did.
+/// - Swift's cooperative pool was held: a task queued on it at the tests' own priority did not run for seconds
+///   while the plain thread did. Its threads were blocked by a test, or busy with a backlog (at the start of a
+///   run, hundreds of tests are queued at once on a pool as wide as the machine has cores).
 /// Started by the test rigs (`blocking`, `TestServer`); one thread for the whole test process.
 public enum StallWatchdog {
     /// How long either kind of stall must last to be reported.
@@ -27,7 +28,9 @@ public enum StallWatchdog {
         var poolStalledSince: UInt64?
         while true {
             let before = DispatchTime.now().uptimeNanoseconds
-            Task.detached { lastTaskRun.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
+            Task.detached {
+                lastTaskRun.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+            }
             Thread.sleep(forTimeInterval: 1)
             let now = DispatchTime.now().uptimeNanoseconds
             if now - before > threshold {
@@ -38,7 +41,8 @@ public enum StallWatchdog {
             let quiet = now > lastRun ? now - lastRun : 0
             if quiet > threshold, poolStalledSince == nil {
                 poolStalledSince = lastRun
-                report("Swift's cooperative thread pool has run no task for \(seconds(quiet)) s")
+                report(
+                    "Swift's cooperative thread pool has run no task for \(seconds(quiet)) s (blocked or backlogged)")
             } else if quiet <= threshold, let since = poolStalledSince {
                 poolStalledSince = nil
                 report("Swift's cooperative thread pool ran again after \(seconds(lastRun - since)) s")
