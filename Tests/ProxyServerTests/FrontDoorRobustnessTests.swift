@@ -17,15 +17,13 @@ import Testing
     /// Whether the server still serves. Up to three tries: these servers run with timeouts of a second or less,
     /// which a loaded machine can make a healthy handshake or request miss.
     func healthStatus(_ server: TestServer, _ certificates: TestCertificates) async throws -> Int {
-        for _ in 0..<2 {
-            let status = try? await blocking {
-                try TestTLSClient(port: server.port, context: certificates.clientContext()).get("/health").status
-            }
-            if let status { return status }
-        }
-        return try await blocking {
+        let check = { @Sendable in
             try TestTLSClient(port: server.port, context: certificates.clientContext()).get("/health").status
         }
+        for _ in 0..<2 {
+            if let status = try? await blocking(check) { return status }
+        }
+        return try await blocking(check)
     }
 
     @Test func plainHTTPOnTheTLSPortGetsA400AndServerKeepsServing() async throws {
