@@ -30,9 +30,14 @@ deps:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 
+# The production binary: optimised across modules (NIO's generic code specialised into ours), with the Swift runtime
+# linked in statically (direct calls and thread-local access instead of the shared library's PLT and
+# __tls_get_addr), linked by the toolchain's lld. See docs/benchmarks.md (session 15) for what each part is worth.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -cross-module-optimization -Xswiftc -use-ld=lld
+
 build: deps
-	$(SWIFT) build -c release --product claude-proxy
-	@mkdir -p bin && cp "$$($(SWIFT) build -c release --show-bin-path)/claude-proxy" $(BIN)
+	$(SWIFT) build $(RELEASE_FLAGS) --product claude-proxy
+	@mkdir -p bin && cp "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)/claude-proxy" $(BIN)
 	@echo "built $(BIN)"
 
 # config.yaml from the example with a fresh random admin key (printed once); dev certificates if absent.
