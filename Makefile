@@ -33,6 +33,7 @@ deps:
 # The production binary: optimised across modules (NIO's generic code specialised into ours), with the Swift runtime
 # linked in statically (direct calls and thread-local access instead of the shared library's PLT and
 # __tls_get_addr), linked by the toolchain's lld. See docs/benchmarks.md (session 15) for what each part is worth.
+# A plain `swift build -c release` uses other flags: switching between the two rebuilds everything.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -cross-module-optimization -Xswiftc -use-ld=lld
 
 build: deps
