@@ -72,10 +72,7 @@ import Testing
                 folderPath: data, currentSecret: VaultFixture.secret, newSecret: Secret("a-third-secret-000000"))
         }
 
-        let outcome = try await blocking {
-            try SecretRotation.run(
-                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
-        }
+        let outcome = try await rotateToOtherSecret(data)
         // The first stop came after 1 file, the second after 4 more.
         #expect(outcome.reencrypted == 1 && outcome.alreadyDone == 5 && outcome.skipped.isEmpty)
         #expect(outcome.generation == 2)
@@ -84,10 +81,7 @@ import Testing
         #expect(result.accounts.sorted { $0.id < $1.id } == accounts)
         #expect(throws: VaultError.wrongSecret(vaultFile: data + "/vault.json")) { try VaultFixture.openStore(data) }
 
-        let again = try await blocking {
-            try SecretRotation.run(
-                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
-        }
+        let again = try await rotateToOtherSecret(data)
         #expect(again.wasAlreadyComplete)
     }
 
@@ -126,10 +120,7 @@ import Testing
             }
         }
         #expect(interruptedMidway >= 1, "at least one kill must land between vault.next.json and the swap")
-        _ = try await blocking {
-            try SecretRotation.run(
-                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
-        }
+        _ = try await rotateToOtherSecret(data)
         let result = try await VaultFixture.openStore(data, secret: VaultFixture.otherSecret).loadAll()
         #expect(result.problems.isEmpty, "\(result.problems)")
         #expect(result.accounts.sorted { $0.id < $1.id } == accounts.sorted { $0.id < $1.id })
@@ -137,6 +128,15 @@ import Testing
 
     /// Mid-rotation, each account file opens with the secret of the vault file its generation belongs to: copied
     /// with `vault.json` or with `vault.next.json` (as vault.json) into a fresh folder, it loads without problems.
+    /// A full rotation from `VaultFixture.secret` to `otherSecret`, with the real key derivation: on a thread of its
+    /// own, so that its second of CPU does not hold one of the few threads every test shares.
+    func rotateToOtherSecret(_ data: String) async throws -> SecretRotation.Outcome {
+        try await blocking {
+            try SecretRotation.run(
+                folderPath: data, currentSecret: VaultFixture.secret, newSecret: VaultFixture.otherSecret)
+        }
+    }
+
     func expectEachFileOpensWithOneOfTheSecrets(_ data: String, accounts: [Account]) async throws {
         for account in accounts {
             let name = "account_\(account.id).json"
