@@ -159,6 +159,20 @@ import Testing
         }
     }
 
+    /// Strings inside `usage` of every length around where the scan of a string turns from a byte loop to `memchr`
+    /// (64 bytes), each with an escape across the turn: an escaped quote followed by `}}` (taken for the string's end,
+    /// it would end the object before `output_tokens`) and an escaped backslash right before the closing quote.
+    @Test(arguments: 56...72)
+    func jsonUsageStringsOfAnyLength(length: Int) {
+        let filler = String(repeating: "x", count: length)
+        let body =
+            #"{"usage":{"input_tokens":3,"a":""# + filler + #"\"}}","b":""# + filler + #"\\","output_tokens":4}}"#
+        var observer = UsageObserver(contentType: "application/json")
+        observer.observe(Array(body.utf8))
+        let usage = observer.finish()
+        #expect(usage.inputTokens == 3 && usage.outputTokens == 4)
+    }
+
     @Test func bodiesWithoutUsageCountOnlyTheRequest() {
         for body in [#"{"type":"error"}"#, "", "not json", #"{"usage":7}"#, #"{"usage":{"input_tokens":"#] {
             var observer = UsageObserver(contentType: "application/json; charset=utf-8")
