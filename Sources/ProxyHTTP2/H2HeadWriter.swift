@@ -63,6 +63,28 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
         }
     }
 
+    /// A field whose name is a lower-case literal: nghttp2 is told to take the name where it lies
+    /// (`NGHTTP2_NV_FLAG_NO_COPY_NAME`: not copied, not lower-cased again). A literal's bytes live as long as the
+    /// program, so the name outlasts the frame however long it waits to be sent.
+    public mutating func add(static name: StaticString, _ value: String) {
+        precondition(name.hasPointerRepresentation, "a field name is text")
+        let value = value.utf8.span
+        let valueLength = value.count
+        let start = space.bytes.reserve(valueLength, after: used)
+        if valueLength > 0 {
+            value.withUnsafeBytes {
+                UnsafeMutableRawPointer(start).copyMemory(from: $0.baseAddress!, byteCount: valueLength)
+            }
+        }
+        space.offsets.reserve(1, after: count).initialize(to: used)
+        space.nameValues.reserve(1, after: count).initialize(
+            to: nghttp2_nv(
+                name: UnsafeMutablePointer(mutating: name.utf8Start), value: nil, namelen: name.utf8CodeUnitCount,
+                valuelen: valueLength, flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue)))
+        used += valueLength
+        count += 1
+    }
+
     /// A field from bytes; the name lower-cased (HTTP/2 names are lower case on the wire).
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         add(name: name, value: value, lowercasing: true)
@@ -108,10 +130,15 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
     consuming func finish() -> (fields: UnsafePointer<nghttp2_nv>, count: Int, space: H2HeadSpace) {
         let base = space.bytes.pointer
         let nameValues = space.nameValues.pointer
+        let staticName = UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue)
         for index in 0..<count {
-            let name = base + space.offsets.pointer[index]
-            nameValues[index].name = name
-            nameValues[index].value = name + nameValues[index].namelen
+            let start = base + space.offsets.pointer[index]
+            if nameValues[index].flags & staticName != 0 {
+                nameValues[index].value = start  // the name is a literal's; only the value is in the space
+            } else {
+                nameValues[index].name = start
+                nameValues[index].value = start + nameValues[index].namelen
+            }
         }
         return (UnsafePointer(nameValues), count, space)
     }
@@ -120,12 +147,16 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
 /// Where a head's fields go as they are made: an array of them, or a head laid out for nghttp2.
 public protocol H2FieldSink: ~Copyable {
     mutating func add(_ name: String, _ value: String)
+    /// A field whose name is a lower-case literal.
+    mutating func add(static name: StaticString, _ value: String)
     /// A field from bytes; the name is lower-cased.
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
 }
 
 extension Array: H2FieldSink where Element == H2Field {
     public mutating func add(_ name: String, _ value: String) { append(H2Field(name, value)) }
+
+    public mutating func add(static name: StaticString, _ value: String) { append(H2Field(name.description, value)) }
 
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         append(H2Field(FieldText.string(name, lowercasing: true), FieldText.string(value)))

@@ -32,9 +32,9 @@ struct AddedResponseFields {
     let date: String?
 
     func add(to head: inout some H2FieldSink & ~Copyable) {
-        head.add("x-claude-proxy-account", account)
+        head.add(static: "x-claude-proxy-account", account)
         requestID.withDigits { head.add(name: FieldBytes.bytes("x-request-id"), value: $0) }
-        if let date { head.add("date", date) }
+        if let date { head.add(static: "date", date) }
     }
 }
 

@@ -45,10 +45,10 @@ enum UpstreamRequestHeaders {
         method: String, authority: String, path: String, client: FieldBlock, authorization: String, bodyLength: Int?,
         extra: [(name: String, value: String)], to fields: inout some H2FieldSink & ~Copyable
     ) {
-        fields.add(":method", method)
-        fields.add(":scheme", "https")
-        fields.add(":authority", authority)
-        fields.add(":path", path)
+        fields.add(static: ":method", method)
+        fields.add(static: ":scheme", "https")
+        fields.add(static: ":authority", authority)
+        fields.add(static: ":path", path)
         var version: String?
         var betas: [String] = []
         let dropped = Self.dropped  // once: each use of the static is a retain and a release of its table
@@ -67,18 +67,18 @@ enum UpstreamRequestHeaders {
         for (name, value) in extra where name != "anthropic-beta" && name != "anthropic-version" {
             fields.add(name, value)
         }
-        fields.add("authorization", authorization)
+        fields.add(static: "authorization", authorization)
         let chosenVersion = extra.last(where: { $0.name == "anthropic-version" })?.value ?? version ?? "2023-06-01"
-        fields.add("anthropic-version", chosenVersion)
+        fields.add(static: "anthropic-version", chosenVersion)
         for (name, value) in extra where name == "anthropic-beta" { addBetas(value, to: &betas) }
         if betas.isEmpty {
-            fields.add("anthropic-beta", oauthBeta)
+            fields.add(static: "anthropic-beta", oauthBeta)
         } else {
             if !betas.contains(oauthBeta) { betas.append(oauthBeta) }
-            fields.add("anthropic-beta", betas.joined(separator: ","))
+            fields.add(static: "anthropic-beta", betas.joined(separator: ","))
         }
-        fields.add("accept-encoding", "identity")
-        if let bodyLength { fields.add("content-length", String(bodyLength)) }
+        fields.add(static: "accept-encoding", "identity")
+        if let bodyLength { fields.add(static: "content-length", String(bodyLength)) }
     }
 
     private static func addBetas(_ value: String, to betas: inout [String]) {
