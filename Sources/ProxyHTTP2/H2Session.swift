@@ -78,6 +78,9 @@ public final class H2Session {
         // the server shell counts resets itself and answers ENHANCE_YOUR_CALM (RFC 9113 §7), so nghttp2's
         // limit is only a far-off backstop.
         nghttp2_option_set_stream_reset_rate_limit(option, 100_000, 10_000)
+        // A server keeps closed streams only for RFC 7540's priority tree, which RFC 9113 deprecated and clients no
+        // longer send: closing a stream then cost evicting an older one on every request.
+        nghttp2_option_set_no_closed_streams(option, 1)
 
         let userData = Unmanaged.passUnretained(self).toOpaque()
         var session: OpaquePointer?

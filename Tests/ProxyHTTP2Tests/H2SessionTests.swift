@@ -182,6 +182,34 @@ final class H2Pair {
         #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == Array("partial".utf8))
     }
 
+    /// A server keeps no closed streams (nghttp2's `no_closed_streams`): a WINDOW_UPDATE and an RST_STREAM that
+    /// arrive for a stream it has already finished are ignored (RFC 9113 §5.1, "closed"), and the connection serves
+    /// the next request.
+    @Test func framesForAFinishedStreamAreIgnored() throws {
+        let pair = try H2Pair()
+        let first = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        try pair.server.submitResponse(streamID: first, [H2Field(":status", "200")], endStream: false)
+        pair.server.sendBody(streamID: first, ByteBuffer(string: "done"), endStream: true)
+        pair.pump()
+        #expect(pair.serverEvents.contains { if case .streamClosed(first, _) = $0 { true } else { false } })
+        // Frame header: length (3 bytes), type, flags, stream id; then a 4-byte payload.
+        func frame(type: UInt8, payload: UInt32) -> [UInt8] {
+            let id = UInt32(first)
+            return [0, 0, 4, type, 0] + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: id >> $0) }
+                + [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: payload >> $0) }
+        }
+        let late = frame(type: 0x8, payload: 1000) + frame(type: 0x3, payload: H2ErrorCode.cancel)
+        #expect(late.withUnsafeBytes { pair.server.receive($0) } == nil)
+        pair.pump()
+        #expect(!pair.clientEvents.contains { if case .goAway = $0 { true } else { false } })
+        let second = try pair.client.submitRequest(Self.get, endStream: true)
+        pair.pump()
+        try pair.server.submitResponse(streamID: second, [H2Field(":status", "204")], endStream: true)
+        pair.pump()
+        #expect(H2Pair.heads(of: pair.clientEvents, stream: second).first?[field: ":status"] == "204")
+    }
+
     @Test func goAwayLetsInFlightStreamsFinishAndRefusesLaterOnes() throws {
         let pair = try H2Pair()
         let first = try pair.client.submitRequest(Self.get, endStream: true)
