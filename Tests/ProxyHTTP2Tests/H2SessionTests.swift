@@ -36,6 +36,16 @@ final class H2Pair {
         }
     }
 
+    /// A GET the server has answered with a 200 head and `body`, the stream left open (`endStream` false) or ended.
+    func answeredGet(_ fields: [H2Field], body: String, endStream: Bool) throws -> Int32 {
+        let stream = try client.submitRequest(fields, endStream: true)
+        pump()
+        try server.submitResponse(streamID: stream, [H2Field(":status", "200")], endStream: false)
+        server.sendBody(streamID: stream, ByteBuffer(string: body), endStream: endStream)
+        pump()
+        return stream
+    }
+
     static func body(of events: [H2Event], stream: Int32) -> [UInt8] {
         events.flatMap { event -> [UInt8] in
             if case .data(let id, let bytes) = event, id == stream { return Array(bytes.readableBytesView) }
@@ -166,11 +176,7 @@ final class H2Pair {
 
     @Test func resetMidBodyReachesThePeer() throws {
         let pair = try H2Pair()
-        let stream = try pair.client.submitRequest(Self.get, endStream: true)
-        pair.pump()
-        try pair.server.submitResponse(streamID: stream, [H2Field(":status", "200")], endStream: false)
-        pair.server.sendBody(streamID: stream, ByteBuffer(string: "partial"), endStream: false)
-        pair.pump()
+        let stream = try pair.answeredGet(Self.get, body: "partial", endStream: false)
         #expect(H2Pair.body(of: pair.clientEvents, stream: stream) == Array("partial".utf8))
         pair.client.resetStream(stream, errorCode: H2ErrorCode.cancel)
         pair.pump()
@@ -187,11 +193,7 @@ final class H2Pair {
     /// the next request.
     @Test func framesForAFinishedStreamAreIgnored() throws {
         let pair = try H2Pair()
-        let first = try pair.client.submitRequest(Self.get, endStream: true)
-        pair.pump()
-        try pair.server.submitResponse(streamID: first, [H2Field(":status", "200")], endStream: false)
-        pair.server.sendBody(streamID: first, ByteBuffer(string: "done"), endStream: true)
-        pair.pump()
+        let first = try pair.answeredGet(Self.get, body: "done", endStream: true)
         #expect(pair.serverEvents.contains { if case .streamClosed(first, _) = $0 { true } else { false } })
         // Frame header: length (3 bytes), type, flags, stream id; then a 4-byte payload.
         func frame(type: UInt8, payload: UInt32) -> [UInt8] {
