@@ -89,8 +89,9 @@ final class H2Pair {
         #expect(pair.clientEvents.contains(.streamClosed(streamID: stream, errorCode: H2ErrorCode.noError)))
     }
 
-    /// Heads larger than the session's head space at first (1 KiB of bytes, 32 fields), written as an array and
-    /// through the writer, arrive whole; so does a small head after them, laid out in the grown space.
+    /// Heads larger than the session's head space at first (1 KiB of bytes, 32 fields), written as an array, through
+    /// the writer, and through the writer with literal names among copied ones, arrive whole; so does a small head
+    /// after them, laid out in the grown space.
     @Test func headsThatOutgrowTheHeadSpaceArriveWhole() throws {
         let pair = try H2Pair()
         let letters = Array("abcdef")
@@ -100,10 +101,25 @@ final class H2Pair {
             head.add(Self.get)
             for index in extra.indices { head.add(extra[index].name, extra[index].value) }
         }
+        // Names passed as literals (nghttp2 takes them in place) between names copied into the space as it grows.
+        let literals = try pair.client.submitRequest(endStream: true) { head in
+            head.add(static: ":method", "GET")
+            head.add(static: ":scheme", "https")
+            head.add(name: FieldBytes.bytes(":authority"), value: FieldBytes.bytes("example"))
+            head.add(static: ":path", "/v1/models")
+            for index in extra.indices {
+                if index % 2 == 0 { head.add(extra[index].name, extra[index].value) }
+                head.add(static: "x-literal", extra[index].value)
+            }
+        }
         let small = try pair.client.submitRequest(Self.get, endStream: true)
         pair.pump()
         #expect(H2Pair.heads(of: pair.serverEvents, stream: asArray) == [Self.get + extra])
         #expect(H2Pair.heads(of: pair.serverEvents, stream: written) == [Self.get + extra])
+        let interleaved = extra.indices.flatMap { index in
+            (index % 2 == 0 ? [extra[index]] : []) + [H2Field("x-literal", extra[index].value)]
+        }
+        #expect(H2Pair.heads(of: pair.serverEvents, stream: literals) == [Self.get + interleaved])
         #expect(H2Pair.heads(of: pair.serverEvents, stream: small) == [Self.get])
     }
 
