@@ -76,13 +76,11 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
                 UnsafeMutableRawPointer(start).copyMemory(from: $0.baseAddress!, byteCount: valueLength)
             }
         }
-        space.offsets.reserve(1, after: count).initialize(to: used)
-        space.nameValues.reserve(1, after: count).initialize(
-            to: nghttp2_nv(
+        appendEntry(
+            nghttp2_nv(
                 name: UnsafeMutablePointer(mutating: name.utf8Start), value: nil, namelen: name.utf8CodeUnitCount,
-                valuelen: valueLength, flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue)))
-        used += valueLength
-        count += 1
+                valuelen: valueLength, flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue)),
+            byteCount: valueLength)
     }
 
     /// A field from bytes; the name lower-cased (HTTP/2 names are lower case on the wire).
@@ -104,12 +102,18 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
         if valueLength > 0 {
             UnsafeMutableRawPointer(start + nameLength).copyMemory(from: value.baseAddress!, byteCount: valueLength)
         }
-        space.offsets.reserve(1, after: count).initialize(to: used)
-        space.nameValues.reserve(1, after: count).initialize(
-            to: nghttp2_nv(
+        appendEntry(
+            nghttp2_nv(
                 name: nil, value: nil, namelen: nameLength, valuelen: valueLength,
-                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)))
-        used += nameLength + valueLength
+                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)),
+            byteCount: nameLength + valueLength)
+    }
+
+    /// One field's entry, its `byteCount` bytes already copied into the space at `used` (pointed at in `finish`).
+    private mutating func appendEntry(_ entry: nghttp2_nv, byteCount: Int) {
+        space.offsets.reserve(1, after: count).initialize(to: used)
+        space.nameValues.reserve(1, after: count).initialize(to: entry)
+        used += byteCount
         count += 1
     }
 

@@ -126,8 +126,6 @@ import Testing
         #expect(result.accounts.sorted { $0.id < $1.id } == accounts.sorted { $0.id < $1.id })
     }
 
-    /// Mid-rotation, each account file opens with the secret of the vault file its generation belongs to: copied
-    /// with `vault.json` or with `vault.next.json` (as vault.json) into a fresh folder, it loads without problems.
     /// A full rotation from `VaultFixture.secret` to `otherSecret`, with the real key derivation: on a thread of its
     /// own, so that its second of CPU does not hold one of the few threads every test shares.
     func rotateToOtherSecret(_ data: String) async throws -> SecretRotation.Outcome {
@@ -137,6 +135,8 @@ import Testing
         }
     }
 
+    /// Mid-rotation, each account file opens with the secret of the vault file its generation belongs to: copied
+    /// with `vault.json` or with `vault.next.json` (as vault.json) into a fresh folder, it loads without problems.
     func expectEachFileOpensWithOneOfTheSecrets(_ data: String, accounts: [Account]) async throws {
         for account in accounts {
             let name = "account_\(account.id).json"
