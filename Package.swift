@@ -48,6 +48,8 @@ let package = Package(
             name: "CMimalloc",
             providers: [.apt(["libmimalloc-dev"])]
         ),
+        // epoll and eventfd for `ProxyReactor` (glibc's headers; nothing to link).
+        .systemLibrary(name: "CEpoll"),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
@@ -80,6 +82,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
+        // Our own epoll event loop (an NIO `EventLoop`), for driving the relay's sockets without NIO's channel
+        // machinery (docs/benchmarks.md, session 17). Not linked into the server yet.
+        .target(
+            name: "ProxyReactor",
+            dependencies: [
+                "CEpoll",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: hotPathSettings
         ),
@@ -174,6 +187,11 @@ let package = Package(
             name: "vault-crash-writer",
             dependencies: ["ProxyCore"],
             path: "Tests/VaultCrashWriter",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProxyReactorTests",
+            dependencies: ["ProxyReactor", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
