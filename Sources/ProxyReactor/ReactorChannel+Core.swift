@@ -1,0 +1,163 @@
+import CEpoll
+import Glibc
+import NIOCore
+
+extension ReactorChannel: ChannelCore {
+    public func localAddress0() throws -> SocketAddress {
+        guard let address = localAddress else { throw ChannelError.ioOnClosedChannel }
+        return address
+    }
+
+    public func remoteAddress0() throws -> SocketAddress {
+        guard let address = remoteAddress else { throw ChannelError.ioOnClosedChannel }
+        return address
+    }
+
+    public func register0(promise: EventLoopPromise<Void>?) { promise?.succeed(()) }
+    public func registerAlreadyConfigured0(promise: EventLoopPromise<Void>?) { promise?.succeed(()) }
+    public func bind0(to: SocketAddress, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.operationUnsupported)
+    }
+    public func connect0(to: SocketAddress, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.operationUnsupported)
+    }
+    public func triggerUserOutboundEvent0(_ event: Any, promise: EventLoopPromise<Void>?) {
+        promise?.fail(ChannelError.operationUnsupported)
+    }
+    public func channelRead0(_ data: NIOAny) {}
+    public func errorCaught0(error: any Error) {}
+
+    // MARK: - Options
+
+    func setOption0<Option: ChannelOption>(_ option: Option, value: Option.Value) throws {
+        switch option {
+        case is ChannelOptions.Types.AutoReadOption:
+            let wasOn = options.autoRead
+            options.autoRead = value as! Bool
+            if options.autoRead && !wasOn {
+                read0()
+            } else if !options.autoRead {
+                readPending = false
+                updateInterest()
+            }
+        case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
+            options.allowRemoteHalfClosure = value as! Bool
+        case is ChannelOptions.Types.WriteBufferWaterMarkOption:
+            options.waterMark = value as! ChannelOptions.Types.WriteBufferWaterMark
+            updateWritability()
+        case is ChannelOptions.Types.MaxMessagesPerReadOption:
+            options.maxMessagesPerRead = max(1, value as! UInt)
+        case let socketOption as ChannelOptions.Types.SocketOption:
+            var raw = CInt(value as! SocketOptionValue)
+            let result = setsockopt(
+                fd, socketOption.optionLevel.rawValue, socketOption.optionName.rawValue, &raw,
+                socklen_t(MemoryLayout<CInt>.size))
+            guard result == 0 else { throw IOError(errnoCode: errno, reason: "setsockopt") }
+        default:
+            throw ChannelError.operationUnsupported
+        }
+    }
+
+    func getOption0<Option: ChannelOption>(_ option: Option) throws -> Option.Value {
+        switch option {
+        case is ChannelOptions.Types.AutoReadOption:
+            return options.autoRead as! Option.Value
+        case is ChannelOptions.Types.AllowRemoteHalfClosureOption:
+            return options.allowRemoteHalfClosure as! Option.Value
+        case is ChannelOptions.Types.WriteBufferWaterMarkOption:
+            return options.waterMark as! Option.Value
+        case is ChannelOptions.Types.MaxMessagesPerReadOption:
+            return options.maxMessagesPerRead as! Option.Value
+        case let socketOption as ChannelOptions.Types.SocketOption:
+            var raw: CInt = 0
+            var length = socklen_t(MemoryLayout<CInt>.size)
+            let result = getsockopt(
+                fd, socketOption.optionLevel.rawValue, socketOption.optionName.rawValue, &raw, &length)
+            guard result == 0 else { throw IOError(errnoCode: errno, reason: "getsockopt") }
+            return SocketOptionValue(raw) as! Option.Value
+        default:
+            throw ChannelError.operationUnsupported
+        }
+    }
+
+    // MARK: - Reading
+
+    public func read0() {
+        guard open, !inputClosed else { return }
+        readPending = true
+        updateInterest()
+    }
+
+    /// Watches for input while a read is asked for, for output while flushed bytes wait for room.
+    func updateInterest() {
+        guard open, let registration else { return }
+        var wanted: UInt32 = 0
+        if readPending && !inputClosed { wanted |= Reactor.readable }
+        if flushedCount > 0 { wanted |= Reactor.writable }
+        guard wanted != interest else { return }
+        interest = wanted
+        do {
+            try reactor.modify(fd: fd, registration, events: wanted)
+        } catch {
+            pipeline.syncOperations.fireErrorCaught(error)
+            close0(error: error, mode: .all, promise: nil)
+        }
+    }
+
+    /// Reads while a read is asked for, up to `maxMessagesPerRead` times when each read fills the buffer.
+    func readable() {
+        readPending = false
+        var reads: UInt = 0
+        var delivered = false
+        while open, !inputClosed, reads < options.maxMessagesPerRead {
+            reads += 1
+            var buffer = readBuffer.take() ?? allocator.buffer(capacity: options.readBufferSize)
+            buffer.clear()  // keeps the storage when nobody else holds it, allocates new storage otherwise
+            let capacity = buffer.capacity
+            var failure: CInt = 0
+            let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
+                let result = Glibc.read(fd, target.baseAddress, target.count)
+                if result < 0 { failure = errno }
+                return max(result, 0)
+            }
+            if failure == EAGAIN || failure == EWOULDBLOCK {
+                readBuffer = buffer
+                readPending = true  // nothing there after all: still waiting
+                break
+            }
+            if failure == EINTR { continue }
+            if failure != 0 {
+                readBuffer = buffer
+                pipeline.syncOperations.fireErrorCaught(IOError(errnoCode: failure, reason: "read"))
+                close0(error: IOError(errnoCode: failure, reason: "read"), mode: .all, promise: nil)
+                return
+            }
+            if count == 0 {
+                readBuffer = buffer
+                endOfInput(afterReads: delivered)
+                return
+            }
+            delivered = true
+            pipeline.syncOperations.fireChannelRead(NIOAny(buffer))
+            readBuffer = buffer
+            if count < capacity { break }
+        }
+        guard open else { return }
+        pipeline.syncOperations.fireChannelReadComplete()
+        if open && options.autoRead { pipeline.syncOperations.read() }
+        updateInterest()
+    }
+
+    private func endOfInput(afterReads delivered: Bool) {
+        if delivered { pipeline.syncOperations.fireChannelReadComplete() }
+        guard open else { return }
+        if options.allowRemoteHalfClosure {
+            inputClosed = true
+            readPending = false
+            updateInterest()
+            pipeline.syncOperations.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        } else {
+            close0(error: ChannelError.eof, mode: .all, promise: nil)
+        }
+    }
+}
