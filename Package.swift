@@ -191,7 +191,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyReactorTests",
-            dependencies: ["ProxyReactor", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ProxyReactor", "ProxyTLS", "ProxyTesting", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
