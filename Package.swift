@@ -148,6 +148,16 @@ let package = Package(
             dependencies: ["ProxyCore"],
             swiftSettings: swiftSettings
         ),
+        // Socket event loops compared (`scripts/bench-reactor.sh`): NIO's, our reactor's, and no channel at all.
+        .executableTarget(
+            name: "reactor-bench",
+            dependencies: [
+                "CEpoll", "ProxyReactor", "ProxyTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: hotPathSettings
+        ),
         .target(
             name: "ProxyTesting",
             dependencies: [
