@@ -16,13 +16,27 @@ import Testing
         let context = try certificates.serverContext()
         let reactor = try Reactor(name: "tls")
         defer { reactor.shutdownGracefully { _ in } }
-        let listener = try Listener()
-        defer { listener.close() }
-
         // Two requests on one connection, each answered with 3 MB: many records, and curl reading at a limited rate,
         // so the socket fills and the channel waits for room again and again.
         let body = (0..<(3 * 1024 * 1024 / 16)).map { String(format: "%015x\n", $0) }.joined()
-        let url = "https://localhost:\(listener.port)/"
+        let accepted = reactor.makePromise(of: ReactorChannel.self)
+        let listener = try await ReactorListener.listen(
+            on: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reactors: [reactor]
+        ) { fd, reactor in
+            let channel = ReactorChannel(connectedSocket: fd, on: reactor)
+            do {
+                // A small send buffer: each response takes many writes, most of them partial.
+                try channel.syncOptions!.setOption(ChannelOptions.socketOption(.so_sndbuf), value: 64 * 1024)
+                try channel.pipeline.syncOperations.addHandlers([
+                    TLSHandler(session: try context.makeServerSession()), FixedResponder(body: body),
+                ])
+                try channel.activate()
+                accepted.succeed(channel)
+            } catch {
+                accepted.fail(error)
+            }
+        }
+        let url = "https://localhost:\(try #require(listener.localAddress.port))/"
         let output = try TemporaryDirectory(prefix: "reactor-tls")
         defer { output.remove() }
         let curl = Task.detached {
@@ -31,18 +45,6 @@ import Testing
                 url + "a", "--output", output.file("a"), url + "b", "--output", output.file("b"),
             ])
         }
-        let fd = accept(listener.fd, nil, nil)
-        #expect(fd >= 0)
-        let channel = try await reactor.submit {
-            let channel = ReactorChannel(connectedSocket: fd, on: reactor)
-            // A small send buffer: each response takes many writes, most of them partial.
-            try channel.syncOptions!.setOption(ChannelOptions.socketOption(.so_sndbuf), value: 64 * 1024)
-            try channel.pipeline.syncOperations.addHandlers([
-                TLSHandler(session: try context.makeServerSession()), FixedResponder(body: body),
-            ])
-            try channel.activate()
-            return channel
-        }.get()
         let result = try await curl.value
         #expect(result.exitCode == 0, "\(result.stderr)")
         for name in ["a", "b"] {
@@ -51,7 +53,8 @@ import Testing
             let same = received == body  // not compared inside #expect, which would print megabytes
             #expect(same, "response \(name) differs")
         }
-        try await channel.closeFuture.get()  // curl closed the connection when done
+        try await accepted.futureResult.get().closeFuture.get()  // curl closed the connection when done
+        await listener.close()
     }
 }
 
@@ -76,28 +79,4 @@ private final class FixedResponder: ChannelInboundHandler {
         for _ in 0..<heads { context.write(wrapOutboundOut(response), promise: nil) }
         if heads > 0 { context.flush() }
     }
-}
-
-/// A blocking listening socket on 127.0.0.1 with a port of the kernel's choice.
-private struct Listener {
-    let fd: CInt
-    let port: Int
-
-    init() throws {
-        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw IOError(errnoCode: errno, reason: "listen") }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    func close() { Glibc.close(fd) }
 }
