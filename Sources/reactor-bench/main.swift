@@ -43,21 +43,29 @@ case "nio":
 case "reactor", "direct":
     let direct = arguments[1] == "direct"
     let reactor = try Reactor(name: "reactor-bench")
-    let listener = try await reactor.submit {
-        try Listener(port: port, on: reactor) { fd in
-            var one: CInt = 1
-            setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
-            if direct {
+    let listener = try await ReactorListener.listen(
+        on: try SocketAddress(ipAddress: "127.0.0.1", port: port), reactors: [reactor]
+    ) { fd, reactor in
+        var one: CInt = 1
+        setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        if direct {
+            do {
                 try DirectConnection(fd: fd, session: try context.makeServerSession(), on: reactor).start()
-            } else {
-                let channel = ReactorChannel(connectedSocket: fd, on: reactor)
-                try channel.pipeline.syncOperations.addHandlers([
-                    TLSHandler(session: try context.makeServerSession()), Responder(response),
-                ])
-                try channel.activate()
+            } catch {
+                close(fd)
             }
+            return
         }
-    }.get()
+        let channel = ReactorChannel(connectedSocket: fd, on: reactor)  // closes the socket when it closes
+        do {
+            try channel.pipeline.syncOperations.addHandlers([
+                TLSHandler(session: try context.makeServerSession()), Responder(response),
+            ])
+            try channel.activate()
+        } catch {
+            channel.close(promise: nil)
+        }
+    }
     _ = listener
     while true { sleep(3600) }
 default:
@@ -90,38 +98,6 @@ final class Responder: ChannelInboundHandler {
         let heads = unwrapInboundIn(data).withUnsafeReadableBytes { counter.count($0) }
         for _ in 0..<heads { context.write(wrapOutboundOut(response), promise: nil) }
         if heads > 0 { context.flush() }
-    }
-}
-
-/// A non-blocking listening socket on 127.0.0.1 whose connections go to `accepted`. Used on its reactor's thread only.
-final class Listener: ReactorSource, @unchecked Sendable {
-    let fd: CInt
-    private let accepted: (CInt) throws -> Void
-
-    init(port: Int, on reactor: Reactor, accepted: @escaping (CInt) throws -> Void) throws {
-        fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
-        self.accepted = accepted
-        var one: CInt = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) { [fd] in
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 && listen(fd, 1024) == 0
-            }
-        }
-        guard bound else { throw IOError(errnoCode: errno, reason: "listen") }
-        _ = try reactor.register(fd: fd, events: Reactor.readable, source: self)
-    }
-
-    func ready(_ events: UInt32) {
-        while true {
-            let connection = accept(fd, nil, nil)
-            guard connection >= 0 else { return }
-            do { try accepted(connection) } catch { close(connection) }
-        }
     }
 }
 
