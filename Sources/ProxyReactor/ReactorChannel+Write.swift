@@ -4,6 +4,7 @@ import NIOCore
 
 extension ReactorChannel: ReactorSource {
     public func ready(_ events: UInt32) {
+        if connecting != nil { return connectionReady() }
         let gone = events & (Reactor.hangUp | Reactor.failed) != 0
         if flushedCount > 0 && (events & Reactor.writable != 0 || gone) { writeFlushed() }
         guard open else { return }
@@ -192,9 +193,14 @@ extension ReactorChannel: ReactorSource {
         outputClosePromise = nil
         for write in writes { write.promise?.fail(error) }
         outputClose??.fail(error)
+        if let (connect, timeout) = connecting {
+            connecting = nil
+            timeout?.cancel()
+            connect.fail(error)
+        }
         if let closed { promise?.fail(closed) } else { promise?.succeed(()) }
-        pipeline.syncOperations.fireChannelInactive()
-        pipeline.syncOperations.fireChannelUnregistered()
+        if activeFired { pipeline.syncOperations.fireChannelInactive() }
+        if registeredFired { pipeline.syncOperations.fireChannelUnregistered() }
         reactor.assumeIsolated().execute { [self] in
             removeHandlers(pipeline: pipeline)
             closePromise.succeed(())

@@ -23,11 +23,16 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     let closePromise: EventLoopPromise<Void>
     public let allocator = ByteBufferAllocator()
 
-    private let active = Atomic<Bool>(true)
+    private let active = Atomic<Bool>(false)
     private let writable = Atomic<Bool>(true)
 
     // Loop state.
     var open = true
+    /// `channelRegistered` and `channelActive` have fired: closing fires their counterparts.
+    var registeredFired = false
+    var activeFired = false
+    /// A connect in progress (`connect(to:on:timeout:initialize:)`): its promise and its timeout.
+    var connecting: (promise: EventLoopPromise<ReactorChannel>, timeout: Scheduled<Void>?)?
     var inputClosed = false
     var outputClosed = false
     var readPending = false
@@ -64,15 +69,28 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     /// Registers the socket with the reactor and fires `channelRegistered` and `channelActive` (with `autoRead`, the
     /// first read is asked for then). On failure the channel is closed.
     public func activate() throws(IOError) {
+        try register(events: 0)
+        becomeActive()
+    }
+
+    func register(events: UInt32) throws(IOError) {
         do {
-            registration = try reactor.register(fd: fd, events: 0, source: self)
+            registration = try reactor.register(fd: fd, events: events, source: self)
+            interest = events
         } catch {
             close0(error: error, mode: .all, promise: nil)
             throw error
         }
+        registeredFired = true
         pipeline.syncOperations.fireChannelRegistered()
+    }
+
+    func becomeActive() {
+        guard open else { return }
+        setActive(true)
+        activeFired = true
         pipeline.syncOperations.fireChannelActive()
-        if options.autoRead { pipeline.syncOperations.read() }
+        if open && options.autoRead { pipeline.syncOperations.read() }
     }
 
     // MARK: - Channel

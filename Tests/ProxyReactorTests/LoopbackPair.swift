@@ -141,3 +141,32 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { record("error") }
 }
+
+/// A blocking listening socket on 127.0.0.1 with a port of the kernel's choice.
+final class BlockingListener: @unchecked Sendable {
+    let fd: CInt
+    let port: Int
+    private var open = true
+
+    init() throws {
+        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw IOError(errnoCode: errno, reason: "listen") }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    func close() {
+        guard open else { return }
+        open = false
+        Glibc.close(fd)
+    }
+}
