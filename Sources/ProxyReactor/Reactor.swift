@@ -3,12 +3,16 @@ import Dispatch
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// What a `Reactor` tells about a file descriptor it watches: the `epoll` event bits that were ready.
 public protocol ReactorSource: AnyObject {
     /// Runs on the reactor's thread.
     func ready(_ events: UInt32)
+    /// The loop is stopping: close (it runs on the loop, whose tasks and timers still run afterwards).
+    func reactorStopping()
 }
+extension ReactorSource { public func reactorStopping() {} }
 
 /// One thread that waits on `epoll` for the file descriptors registered with it, runs their `ReactorSource`s, and
 /// runs tasks and timers: an `EventLoop` of our own, so NIO's futures, promises and pipelines (and the handlers
@@ -76,11 +80,8 @@ public final class Reactor: EventLoop, @unchecked Sendable {
         events = .allocate(capacity: Self.maxEvents)
         var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: Self.wakeToken))
         guard epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &event) == 0 else {
-            let code = errno
-            Glibc.close(epoll)
-            Glibc.close(wake)
-            events.deallocate()
-            throw IOError(errnoCode: code, reason: "epoll_ctl(eventfd)")
+            // Every stored property is set: `deinit` runs and closes both descriptors.
+            throw IOError(errnoCode: errno, reason: "epoll_ctl(eventfd)")
         }
         try startThread()
     }
@@ -147,17 +148,28 @@ public final class Reactor: EventLoop, @unchecked Sendable {
         }
     }
 
-    /// Tasks queued so far, including those they queue (a task that keeps queueing itself holds the loop, as on NIO).
+    /// Tasks queued so far, and those they queue, up to `maxTasksPerTurn`: the rest wait for the next turn (the
+    /// wait then does not block), so a task that keeps queueing itself cannot starve I/O and timers.
     private func runTasks() {
-        while !tasks.isEmpty {
+        var ran = 0
+        while !tasks.isEmpty && ran < Self.maxTasksPerTurn {
             let batch = tasks
             tasks.removeAll(keepingCapacity: true)
             for task in batch { task() }
+            ran += batch.count
         }
+    }
+
+    private static let maxTasksPerTurn = 4096
+
+    /// Every task, until none is left (stopping).
+    private func runAllTasks() {
+        while !tasks.isEmpty { runTasks() }
     }
 
     /// Milliseconds until the next timer (rounded up, so it is due when the wait ends), or -1 to wait for I/O only.
     private func waitTimeout() -> CInt {
+        guard tasks.isEmpty else { return 0 }
         guard let deadline = timers.nextDeadline() else { return -1 }
         let nanoseconds = (deadline - .now()).nanoseconds
         guard nanoseconds > 0 else { return 0 }
@@ -177,7 +189,7 @@ public final class Reactor: EventLoop, @unchecked Sendable {
         }
         tasks.append(contentsOf: moved)
         guard stopping else { return false }
-        runTasks()
+        runAllTasks()
         return true
     }
 
@@ -191,9 +203,14 @@ public final class Reactor: EventLoop, @unchecked Sendable {
             return (remoteTasks, stopped)
         }
         tasks.append(contentsOf: late)
-        timers.abandonAll()
-        runTasks()
+        for source in sources.compactMap(\.source) { source.reactorStopping() }
+        // Closing sources and failing timers runs callbacks, which may queue tasks and timers: until none is left.
+        repeat {
+            runAllTasks()
+            for task in timers.abandonAll() { task(false) }
+        } while !tasks.isEmpty || !timers.isEmpty
         for index in sources.indices { sources[index].source = nil }
+        exited.store(true, ordering: .releasing)
         for (queue, callback) in callbacks { queue.async { callback(nil) } }
     }
 
@@ -260,7 +277,9 @@ public final class Reactor: EventLoop, @unchecked Sendable {
 
     // MARK: - EventLoop
 
-    public var inEventLoop: Bool { pthread_equal(thread, pthread_self()) != 0 }
+    /// A stopped loop's thread id may be reused by a new thread, which must not count as the loop's.
+    public var inEventLoop: Bool { pthread_equal(thread, pthread_self()) != 0 && !exited.load(ordering: .acquiring) }
+    private let exited = Atomic<Bool>(false)
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
         if inEventLoop {
@@ -299,11 +318,11 @@ public final class Reactor: EventLoop, @unchecked Sendable {
             pending.timer = timers.schedule(at: deadline) { Self.complete(promise, due: $0, with: task) }
         }
         return Scheduled(promise: promise) { [self] in
-            execute {
+            let cancel = { [self] in
                 pending.cancelled = true
-                if let timer = pending.timer, !timer.isCancelled { timer.cancel() }
-                promise.fail(EventLoopError.cancelled)
+                if let timer = pending.timer { timers.cancel(timer) }
             }
+            if inEventLoop { cancel() } else { enqueueRemote(cancel) }
         }
     }
 
@@ -319,10 +338,10 @@ public final class Reactor: EventLoop, @unchecked Sendable {
         let timer = timers.schedule(at: deadline) { Self.complete(promise, due: $0, with: task) }
         let handle = UnsafeTransfer(timer)
         return Scheduled(promise: promise) { [self] in
-            let cancel = {
+            let cancel = { [self] in
                 // A timer that already ran has let go of its task too: its promise is kept.
                 guard !handle.value.isCancelled else { return }
-                handle.value.cancel()
+                timers.cancel(handle.value)
                 promise.fail(EventLoopError.cancelled)
             }
             if inEventLoop { cancel() } else { enqueueRemote(cancel) }
@@ -354,8 +373,8 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     public func any() -> any EventLoop { self }
     public func makeIterator() -> EventLoopIterator { EventLoopIterator([self]) }
 
-    /// Runs the tasks queued so far, stops the loop (pending timers fail with `EventLoopError.shutdown`, registered
-    /// sources are let go of) and then calls `callback` on `queue` once the thread has ended.
+    /// Runs the tasks queued so far, stops the loop (registered sources are told to close, pending timers fail with
+    /// `EventLoopError.shutdown`) and then calls `callback` on `queue` once the loop has stopped (its thread ends right after).
     public func shutdownGracefully(queue: DispatchQueue, _ callback: @escaping @Sendable ((any Error)?) -> Void) {
         let first = lock.withLock { () -> Bool? in
             switch state {

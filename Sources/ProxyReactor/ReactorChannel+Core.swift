@@ -105,7 +105,9 @@ extension ReactorChannel: ChannelCore {
     }
 
     /// Reads while a read is asked for, up to `maxMessagesPerRead` times when each read fills the buffer.
-    func readable() {
+    /// True when the socket had nothing more (EAGAIN).
+    @discardableResult func readable() -> Bool {
+        var drained = false
         readPending = false
         var reads: UInt = 0
         var delivered = false
@@ -123,6 +125,7 @@ extension ReactorChannel: ChannelCore {
             if failure == EAGAIN || failure == EWOULDBLOCK {
                 readBuffer = buffer
                 readPending = true  // nothing there after all: still waiting
+                drained = true
                 break
             }
             if failure == EINTR { continue }
@@ -130,26 +133,32 @@ extension ReactorChannel: ChannelCore {
                 readBuffer = buffer
                 pipeline.syncOperations.fireErrorCaught(IOError(errnoCode: failure, reason: "read"))
                 close0(error: IOError(errnoCode: failure, reason: "read"), mode: .all, promise: nil)
-                return
+                return true
             }
             if count == 0 {
                 readBuffer = buffer
                 endOfInput(afterReads: delivered)
-                return
+                return true
             }
             delivered = true
             pipeline.syncOperations.fireChannelRead(NIOAny(buffer))
             readBuffer = buffer
             if count < capacity { break }
         }
-        guard open else { return }
+        guard open else { return true }
+        // As on NIO: a turn that read nothing completes no read.
+        guard delivered else {
+            updateInterest()
+            return drained
+        }
         pipeline.syncOperations.fireChannelReadComplete()
         if open && options.autoRead { pipeline.syncOperations.read() }
         updateInterest()
+        return drained
     }
 
     private func endOfInput(afterReads delivered: Bool) {
-        if delivered { pipeline.syncOperations.fireChannelReadComplete() }
+        pipeline.syncOperations.fireChannelReadComplete()  // as on NIO, also when the end is all this turn read
         guard open else { return }
         if options.allowRemoteHalfClosure {
             inputClosed = true

@@ -3,6 +3,8 @@ import Glibc
 import NIOCore
 
 extension ReactorChannel: ReactorSource {
+    public func reactorStopping() { close0(error: EventLoopError.shutdown, mode: .all, promise: nil) }
+
     public func ready(_ events: UInt32) {
         if connecting != nil { return connectionReady() }
         let gone = events & (Reactor.hangUp | Reactor.failed) != 0
@@ -11,8 +13,21 @@ extension ReactorChannel: ReactorSource {
         if readPending && !inputClosed && (events & Reactor.readable != 0 || gone) {
             readable()
         } else if gone {
-            // Nobody reads, and epoll reports a hang-up or an error on every wait until the socket is closed.
-            close0(error: socketError() ?? ChannelError.eof, mode: .all, promise: nil)
+            // Nobody reads, and epoll reports a hang-up or an error on every wait until the socket is closed. As
+            // NIO's reset(): what the peer sent before going is delivered first.
+            drainInput()
+            guard open else { return }
+            close0(
+                error: socketError() ?? IOError(errnoCode: ECONNRESET, reason: "connection reset"), mode: .all,
+                promise: nil)
+        }
+    }
+
+    /// Reads everything the socket still has (a peer that is gone), whether or not a read was asked for.
+    func drainInput() {
+        while open && !inputClosed {
+            readPending = true
+            if readable() { break }
         }
     }
 
@@ -99,9 +114,10 @@ extension ReactorChannel: ReactorSource {
             if result >= 0 { return (result, result < offered) }
             let code = errno
             if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return (0, code != EINTR) }
+            // As on NIO: no errorCaught; the writes fail with the error, and input that arrived first is read.
             let error = IOError(errnoCode: code, reason: "sendmsg")
-            pipeline.syncOperations.fireErrorCaught(error)
-            close0(error: error, mode: .all, promise: nil)
+            drainInput()
+            if open { close0(error: error, mode: .all, promise: nil) }
             return (nil, true)
         }
     }
@@ -204,6 +220,7 @@ extension ReactorChannel: ReactorSource {
         reactor.assumeIsolated().execute { [self] in
             removeHandlers(pipeline: pipeline)
             closePromise.succeed(())
+            forgetAddresses()
         }
     }
 }

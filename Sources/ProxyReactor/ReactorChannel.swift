@@ -1,5 +1,6 @@
 import CEpoll
 import Glibc
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
@@ -56,7 +57,8 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     }
 
     /// Takes over `fd`, a connected socket (made non-blocking here); closing the channel closes it. Call on the
-    /// reactor's thread, then add handlers and `activate()`.
+    /// reactor's thread, then add handlers and `activate()`; a channel that is not activated must be closed (it
+    /// holds the socket, and its pipeline holds it).
     public init(connectedSocket fd: CInt, on reactor: Reactor) {
         reactor.preconditionInEventLoop()
         self.fd = fd
@@ -87,10 +89,12 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
 
     func becomeActive() {
         guard open else { return }
+        readAddresses()
         setActive(true)
         activeFired = true
         pipeline.syncOperations.fireChannelActive()
         if open && options.autoRead { pipeline.syncOperations.read() }
+        updateInterest()  // a read() or a flush that met a full socket before registration
     }
 
     // MARK: - Channel
@@ -103,13 +107,23 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     public var isWritable: Bool { writable.load(ordering: .relaxed) }
     public var _channelCore: any ChannelCore { self }
 
-    public var localAddress: SocketAddress? { address(getsockname) }
-    public var remoteAddress: SocketAddress? { address(getpeername) }
+    /// Read once the connection is up and kept until the channel's close has completed (as NIO does): a socket's
+    /// descriptor may be reused by then, so it is never asked again after the channel closed it.
+    public var localAddress: SocketAddress? { addresses.withLockedValue { $0.local } }
+    public var remoteAddress: SocketAddress? { addresses.withLockedValue { $0.remote } }
+    private let addresses = NIOLockedValueBox<(local: SocketAddress?, remote: SocketAddress?)>((nil, nil))
 
-    private func address(
-        _ query: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt
+    func readAddresses() {
+        let local = Self.address(of: fd, getsockname)
+        let remote = Self.address(of: fd, getpeername)
+        addresses.withLockedValue { $0 = (local, remote) }
+    }
+
+    func forgetAddresses() { addresses.withLockedValue { $0 = (nil, nil) } }
+
+    private static func address(
+        of fd: CInt, _ query: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt
     ) -> SocketAddress? {
-        guard isActive else { return nil }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {

@@ -30,8 +30,14 @@ final class ReactorTimer {
 struct ReactorTimers {
     private var heap: [ReactorTimer] = []
     private var nextSequence: UInt64 = 0
+    /// Cancelled timers still in the heap. When they are most of it, it is rebuilt without them: a connection's
+    /// handshake timeout is scheduled and cancelled for every connection, and would otherwise stay until its
+    /// deadline, at a high connection rate a heap mostly of dead timers.
+    private var cancelledCount = 0
 
     var isEmpty: Bool { heap.isEmpty }
+    /// Timers in the heap, cancelled ones not shed yet included.
+    var count: Int { heap.count }
 
     mutating func schedule(at deadline: NIODeadline, _ task: @escaping ReactorTimer.Task) -> ReactorTimer {
         nextSequence &+= 1
@@ -41,9 +47,23 @@ struct ReactorTimers {
         return timer
     }
 
+    /// Cancels `timer` (it must be one of these, not yet run).
+    mutating func cancel(_ timer: ReactorTimer) {
+        guard !timer.isCancelled else { return }
+        timer.cancel()
+        cancelledCount += 1
+        guard cancelledCount > 64 && cancelledCount * 2 > heap.count else { return }
+        heap.removeAll { $0.isCancelled }
+        cancelledCount = 0
+        for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
+    }
+
     /// The deadline of the earliest timer not cancelled, if any.
     mutating func nextDeadline() -> NIODeadline? {
-        while let first = heap.first, first.isCancelled { removeFirst() }
+        while let first = heap.first, first.isCancelled {
+            removeFirst()
+            cancelledCount -= 1
+        }
         return heap.first?.deadline
     }
 
@@ -52,20 +72,20 @@ struct ReactorTimers {
         var due: [ReactorTimer.Task] = []
         while let first = heap.first, first.deadline <= now || first.isCancelled {
             removeFirst()
-            if let task = first.task { due.append(task) }
+            if let task = first.task { due.append(task) } else { cancelledCount -= 1 }
             first.cancel()
         }
         return due
     }
 
     /// Every pending task not cancelled, for a loop that stops: they are told so (`false`), not run.
-    mutating func abandonAll() {
+    mutating func abandonAll() -> [ReactorTimer.Task] {
         let pending = heap
         heap.removeAll()
-        for timer in pending {
-            let task = timer.task
-            timer.cancel()
-            task?(false)
+        cancelledCount = 0
+        return pending.compactMap { timer in
+            defer { timer.cancel() }
+            return timer.task
         }
     }
 

@@ -1,38 +1,28 @@
 import Glibc
 import NIOCore
+import ProxyTesting
 
 @testable import ProxyReactor
 
 /// A TCP connection over loopback: `server` is the accepted end (for a `ReactorChannel`, which closes it), `client` a
-/// blocking socket the test reads and writes directly, closed once by `closeClient` or at deinit.
+/// blocking socket the test reads and writes directly, closed once by `closeClient` or at deinit. Calls that can block
+/// run on a thread of their own (`blocking`), not on the cooperative pool other tests need.
 final class LoopbackPair: @unchecked Sendable {
     let server: CInt
     let client: CInt
     private var clientOpen = true
 
-    init() throws {
-        let listener = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) {
-            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                guard bind(listener, pointer, length) == 0, listen(listener, 1) == 0,
-                    getsockname(listener, pointer, &length) == 0
-                else { throw IOError(errnoCode: errno, reason: "bind") }
-            }
+    static func make() async throws -> LoopbackPair { try await blocking { try LoopbackPair() } }
+
+    private init() throws {
+        let listener = try BlockingListener()
+        defer { listener.close() }
+        let client = try connectBlocking(port: listener.port)
+        let server = accept(listener.fd, nil, nil)
+        guard server >= 0 else {
+            Glibc.close(client)
+            throw IOError(errnoCode: errno, reason: "accept")
         }
-        let client = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        try withUnsafePointer(to: &address) {
-            try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                guard connect(client, pointer, length) == 0 else { throw IOError(errnoCode: errno, reason: "connect") }
-            }
-        }
-        let server = accept(listener, nil, nil)
-        guard server >= 0 else { throw IOError(errnoCode: errno, reason: "accept") }
         self.client = client
         self.server = server
         var timeout = timeval(tv_sec: 5, tv_usec: 0)  // a hung test fails instead of waiting forever
@@ -45,7 +35,11 @@ final class LoopbackPair: @unchecked Sendable {
     }
 
     /// Reads until `count` bytes arrived or the server's end closed (or 5 s passed without a byte).
-    func receive(_ count: Int) -> [UInt8] {
+    func receive(_ count: Int) async -> [UInt8] {
+        (try? await blocking { self.receiveNow(count) }) ?? []
+    }
+
+    private func receiveNow(_ count: Int) -> [UInt8] {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while received.count < count {
@@ -59,9 +53,13 @@ final class LoopbackPair: @unchecked Sendable {
     }
 
     /// True when the server's end sent its FIN (a read returns 0 bytes).
-    func receivedEnd() -> Bool {
-        var byte: UInt8 = 0
-        return recv(client, &byte, 1, 0) == 0
+    func receivedEnd() async -> Bool {
+        let client = client
+        return
+            (try? await blocking {
+                var byte: UInt8 = 0
+                return recv(client, &byte, 1, 0) == 0
+            }) ?? false
     }
 
     func closeClient() {
@@ -83,6 +81,13 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
     var events: [String] = []
     var writability: [Bool] = []
     var echo = false
+    /// Asks for a read in `handlerAdded`, before the channel is active.
+    var readWhenAdded = false
+    var remoteAtInactive: SocketAddress?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if readWhenAdded { context.read() }
+    }
     var onInputClosed: ((ChannelHandlerContext) -> Void)?
 
     private var waiting: [(count: Int, promise: EventLoopPromise<Void>)] = []
@@ -128,7 +133,10 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func channelActive(context: ChannelHandlerContext) { record("active") }
-    func channelInactive(context: ChannelHandlerContext) { record("inactive") }
+    func channelInactive(context: ChannelHandlerContext) {
+        remoteAtInactive = context.channel.remoteAddress
+        record("inactive")
+    }
     func channelWritabilityChanged(context: ChannelHandlerContext) { writability.append(context.channel.isWritable) }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -149,19 +157,23 @@ final class BlockingListener: @unchecked Sendable {
     private var open = true
 
     init() throws {
+        // Through NIO's SocketAddress: the test target sees `sockaddr_in`'s fields only through an NIO module.
         let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, pointer, &length) == 0
-            }
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: 0)
+        guard address.withSockAddr({ bind(fd, $0, socklen_t($1)) }) == 0, listen(fd, 16) == 0 else {
+            let error = IOError(errnoCode: errno, reason: "listen")
+            Glibc.close(fd)
+            throw error
         }
-        guard bound else { throw IOError(errnoCode: errno, reason: "listen") }
+        // The bound port, from getsockname's bytes: a sockaddr_in's port is bytes 2-3, network order.
+        var bytes = [UInt8](repeating: 0, count: 128)
+        var length = socklen_t(bytes.count)
+        let named = bytes.withUnsafeMutableBytes {
+            getsockname(fd, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), &length)
+        }
+        guard named == 0 else { throw IOError(errnoCode: errno, reason: "getsockname") }
         self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = Int(bytes[2]) << 8 | Int(bytes[3])
     }
 
     func close() {

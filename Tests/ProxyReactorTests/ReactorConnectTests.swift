@@ -1,5 +1,6 @@
 import Glibc
 import NIOCore
+import ProxyTesting
 import Testing
 
 @testable import ProxyReactor
@@ -17,7 +18,7 @@ import Testing
                 try $0.pipeline.syncOperations.addHandler(handler)
             }
         }.flatMap { $0 }.get()
-        let peer = accept(listening.fd, nil, nil)
+        let peer = try await blocking { accept(listening.fd, nil, nil) }
         #expect(peer >= 0)
         defer { close(peer) }
         #expect(activeAtConnect.isActive)
@@ -26,8 +27,10 @@ import Testing
         _ = send(peer, &ping, ping.count, 0)
         try await handler.whenReceived(4, on: reactor).get()
         try await activeAtConnect.writeAndFlush(ByteBuffer(string: "pong")).get()
-        var reply = [UInt8](repeating: 0, count: 4)
-        #expect(recv(peer, &reply, 4, CInt(MSG_WAITALL)) == 4)
+        let reply = try await blocking {
+            var reply = [UInt8](repeating: 0, count: 4)
+            return recv(peer, &reply, 4, CInt(MSG_WAITALL)) == 4 ? reply : []
+        }
         #expect(reply == Array("pong".utf8))
         try await reactor.submit {
             #expect(handler.received == Array("ping".utf8))

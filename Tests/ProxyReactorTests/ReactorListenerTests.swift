@@ -1,6 +1,7 @@
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import ProxyTesting
 import Testing
 
 @testable import ProxyReactor
@@ -18,7 +19,7 @@ import Testing
         }
         let port = try #require(listener.localAddress.port)
         #expect(port > 0)
-        let clients = try (0..<20).map { _ in try connectBlocking(port: port) }
+        let clients = try await blocking { try (0..<20).map { _ in try connectBlocking(port: port) } }
         defer { clients.forEach { close($0) } }
         // Each client's connection is accepted once; a round trip on every loop lets the last accepts finish.
         for _ in 0..<100 where accepted.withLockedValue({ $0.count }) < clients.count {
@@ -32,7 +33,7 @@ import Testing
         taken.forEach { close($0.socket) }
 
         await listener.close()
-        #expect(throws: IOError.self) { try connectBlocking(port: port) }
+        await #expect(throws: IOError.self) { try await blocking { try connectBlocking(port: port) } }
         for reactor in reactors {
             try await reactor.submit { #expect(reactor.registeredCount == 0) }.get()
         }

@@ -39,13 +39,12 @@ import Testing
         let url = "https://localhost:\(try #require(listener.localAddress.port))/"
         let output = try TemporaryDirectory(prefix: "reactor-tls")
         defer { output.remove() }
-        let curl = Task.detached {
+        let result = try await blocking {
             try ProcessRunner.run([
                 "curl", "--silent", "--show-error", "--http1.1", "--limit-rate", "12M", "--cacert", certificates.caFile,
                 url + "a", "--output", output.file("a"), url + "b", "--output", output.file("b"),
             ])
         }
-        let result = try await curl.value
         #expect(result.exitCode == 0, "\(result.stderr)")
         for name in ["a", "b"] {
             let received = try String(contentsOfFile: output.file(name), encoding: .utf8)

@@ -128,6 +128,95 @@ import Testing
         try await reactor.submit { #expect(reactor.registeredCount == 1) }.get()
     }
 
+    /// Failing a timer at shutdown runs its callbacks, which may schedule more: those fail too, and the loop neither
+    /// crashes nor leaks their promises.
+    @Test func timersScheduledWhileStoppingFailToo() async throws {
+        let reactor = try Reactor(name: "stop-timers")
+        let second = NIOLockedValueBox<(any Error)?>(nil)
+        try await reactor.submit {
+            reactor.scheduleTask(in: .hours(1)) {}.futureResult.whenFailure { _ in
+                reactor.scheduleTask(in: .hours(1)) {}.futureResult.whenFailure { error in
+                    second.withLockedValue { $0 = error }
+                }
+            }
+        }.get()
+        try await reactor.shutdownGracefully()
+        #expect(second.withLockedValue { $0 } as? EventLoopError == .shutdown)
+    }
+
+    /// A thread made after the loop's ended may get the same thread id: it is not the loop.
+    @Test func noThreadIsOnTheLoopAfterItStopped() async throws {
+        let reactor = try Reactor(name: "ended")
+        try await reactor.shutdownGracefully()
+        try await Task.sleep(for: .milliseconds(20))  // the loop's thread has been joined by now, its id free
+        final class Result: @unchecked Sendable { var onLoop = true }
+        let result = Result()
+        let context = Unmanaged.passRetained((reactor, result) as AnyObject).toOpaque()
+        var thread = pthread_t()
+        pthread_create(
+            &thread, nil,
+            { argument in
+                let (reactor, result) =
+                    Unmanaged<AnyObject>.fromOpaque(argument!).takeRetainedValue() as! (Reactor, Result)
+                result.onLoop = reactor.inEventLoop
+                return nil
+            }, context)
+        pthread_join(thread, nil)
+        #expect(!result.onLoop)
+    }
+
+    /// A timer scheduled from another thread and cancelled on the loop in the turn its deadline passes does not run.
+    @Test func aTimerCancelledOnTheLoopDoesNotRunInThatTurn() async throws {
+        let reactor = try Reactor(name: "cancel-on-loop")
+        defer { reactor.shutdownGracefully { _ in } }
+        let pipe = try Pipe()
+        defer { pipe.close() }
+        let ran = NIOLockedValueBox(false)
+        let deadline = NIODeadline.now() + .seconds(1)  // far enough to set up first, even on a busy machine
+        let scheduled = reactor.scheduleTask(deadline: deadline) { ran.withLockedValue { $0 = true } }
+        let canceller = CountingSource()
+        canceller.onReady = { scheduled.cancel() }
+        try await reactor.submit {
+            _ = try reactor.register(fd: pipe.read, events: Reactor.readable, source: canceller)
+        }.get()
+        // One task makes the pipe readable and keeps the loop busy past the deadline: the next turn reports the pipe
+        // and finds the timer due, and the readiness is handled first.
+        try #require(NIODeadline.now() < deadline, "the set-up took longer than the timer's delay")
+        try await reactor.submit {
+            pipe.write("x")
+            while NIODeadline.now() < deadline + .milliseconds(5) { usleep(1000) }
+        }.get()
+        await #expect(throws: EventLoopError.cancelled) { try await scheduled.futureResult.get() }
+        #expect(!ran.withLockedValue { $0 })
+    }
+
+    /// A task that keeps queueing itself does not keep timers (or I/O) from their turn.
+    @Test func aTaskThatRequeuesItselfDoesNotStarveTimers() async throws {
+        let reactor = try Reactor(name: "busy-tasks")
+        defer { reactor.shutdownGracefully { _ in } }
+        let stop = NIOLockedValueBox(false)
+        let spins = NIOLockedValueBox(0)
+        @Sendable func spin() {
+            spins.withLockedValue { $0 += 1 }
+            if !stop.withLockedValue({ $0 }) { reactor.execute(spin) }
+        }
+        let timer = reactor.scheduleTask(in: .milliseconds(5)) { stop.withLockedValue { $0 = true } }
+        reactor.execute(spin)
+        try await timer.futureResult.get()
+        #expect(spins.withLockedValue { $0 } > 0)
+    }
+
+    /// Cancelled timers do not pile up until their deadlines: the heap sheds them once they are most of it.
+    @Test func cancelledTimersAreShed() {
+        var timers = ReactorTimers()
+        let far = NIODeadline.now() + .hours(1)
+        let made = (0..<1000).map { _ in timers.schedule(at: far) { _ in } }
+        for timer in made.prefix(900) { timers.cancel(timer) }
+        #expect(timers.count < 200)
+        #expect(timers.count >= 100)
+        #expect(timers.nextDeadline() == far)
+    }
+
     /// Events of one `epoll_wait` are delivered in turn: one whose source was deregistered by an earlier one in the
     /// same turn is dropped, also when a new registration has taken the freed slot by then.
     @Test func aSourceDeregisteredEarlierInTheSameTurnHearsNothing() async throws {
