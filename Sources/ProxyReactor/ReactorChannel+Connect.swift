@@ -11,14 +11,8 @@ extension ReactorChannel {
         initialize: (ReactorChannel) throws -> Void
     ) -> EventLoopFuture<ReactorChannel> {
         reactor.preconditionInEventLoop()
-        let family: CInt
-        switch address {
-        case .v4: family = AF_INET
-        case .v6: family = AF_INET6
-        case .unixDomainSocket: family = AF_UNIX
-        }
-        let fd = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return reactor.makeFailedFuture(IOError(errnoCode: errno, reason: "socket")) }
+        let fd: CInt
+        do { fd = try StreamSocket.open(for: address) } catch { return reactor.makeFailedFuture(error) }
         let channel = ReactorChannel(connectedSocket: fd, on: reactor)
         let promise = reactor.makePromise(of: ReactorChannel.self)
         do {

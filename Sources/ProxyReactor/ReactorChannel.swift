@@ -114,33 +114,12 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     private let addresses = NIOLockedValueBox<(local: SocketAddress?, remote: SocketAddress?)>((nil, nil))
 
     func readAddresses() {
-        let local = Self.address(of: fd, getsockname)
-        let remote = Self.address(of: fd, getpeername)
+        let local = StreamSocket.address(of: fd, getsockname)
+        let remote = StreamSocket.address(of: fd, getpeername)
         addresses.withLockedValue { $0 = (local, remote) }
     }
 
     func forgetAddresses() { addresses.withLockedValue { $0 = (nil, nil) } }
-
-    private static func address(
-        of fd: CInt, _ query: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt
-    ) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { query(fd, $0, &length) }
-        }
-        guard result == 0 else { return nil }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            let address = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }
-            return SocketAddress(address, host: "")
-        case AF_INET6:
-            let address = withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }
-            return SocketAddress(address, host: "")
-        default:
-            return nil
-        }
-    }
 
     func setActive(_ value: Bool) { active.store(value, ordering: .relaxed) }
     func setWritable(_ value: Bool) { writable.store(value, ordering: .relaxed) }

@@ -50,16 +50,9 @@ public final class ReactorListener: Sendable {
     }
 
     private static func bind(_ address: SocketAddress, backlog: CInt) throws(IOError) -> CInt {
-        let family: CInt
-        switch address {
-        case .v4: family = AF_INET
-        case .v6: family = AF_INET6
-        case .unixDomainSocket: family = AF_UNIX
-        }
-        let fd = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        let fd = try StreamSocket.open(for: address)
         var one: CInt = 1
-        if family != AF_UNIX {
+        if StreamSocket.family(of: address) != AF_UNIX {
             _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
         }
         let bound = address.withSockAddr { Glibc.bind(fd, $0, socklen_t($1)) }
@@ -72,17 +65,10 @@ public final class ReactorListener: Sendable {
     }
 
     private static func boundAddress(_ fd: CInt) throws -> SocketAddress {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        guard let address = StreamSocket.address(of: fd, getsockname) else {
+            throw IOError(errnoCode: errno, reason: "getsockname")
         }
-        guard result == 0 else { throw IOError(errnoCode: errno, reason: "getsockname") }
-        switch CInt(storage.ss_family) {
-        case AF_INET: return SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in.self) }, host: "")
-        case AF_INET6: return SocketAddress(withUnsafeBytes(of: storage) { $0.load(as: sockaddr_in6.self) }, host: "")
-        default: throw ChannelError.operationUnsupported
-        }
+        return address
     }
 }
 
