@@ -43,7 +43,8 @@ public final class ReactorListener: Sendable {
         return ReactorListener(fd: fd, localAddress: try boundAddress(fd), acceptors: acceptors)
     }
 
-    /// Stops accepting on every reactor and closes the socket; connections already accepted are not touched.
+    /// Stops accepting on every reactor and closes the socket; connections already accepted are not touched. Call it
+    /// before the reactors stop: a stopped reactor runs nothing, so this would wait for it forever.
     public func close() async {
         for acceptor in acceptors { try? await acceptor.reactor.submit { acceptor.stop() }.get() }
         Glibc.close(fd)
