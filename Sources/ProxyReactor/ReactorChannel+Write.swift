@@ -138,7 +138,9 @@ extension ReactorChannel: ReactorSource {
             done += 1
         }
         guard done > 0 else { return [] }
-        let promises = pendingWrites[..<done].map(\.promise)
+        // Most writes carry no promise (a pipeline's flushes): then no array is made.
+        let written = pendingWrites[..<done]
+        let promises = written.contains { $0.promise != nil } ? written.map(\.promise) : []
         pendingWrites.removeFirst(done)
         flushedCount -= done
         return promises

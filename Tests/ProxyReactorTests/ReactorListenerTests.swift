@@ -54,16 +54,3 @@ import Testing
         await first.close()
     }
 }
-
-/// A blocking client socket connected to 127.0.0.1:`port`.
-func connectBlocking(port: Int) throws -> CInt {
-    let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue), 0)
-    let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
-    let result = address.withSockAddr { connect(fd, $0, socklen_t($1)) }
-    guard result == 0 else {
-        let error = IOError(errnoCode: errno, reason: "connect")
-        close(fd)
-        throw error
-    }
-    return fd
-}
