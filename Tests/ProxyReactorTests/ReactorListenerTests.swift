@@ -32,8 +32,14 @@ import Testing
         #expect(taken.allSatisfy { fcntl($0.socket, F_GETFL) & O_NONBLOCK != 0 })
         taken.forEach { close($0.socket) }
 
+        // Closed, the port is free again: listening on it succeeds (while it listened, that failed: see below). A
+        // connect to it would not do as a check: it may land in another test's listener on a reused port, or connect
+        // to itself when its own ephemeral port is that one.
         await listener.close()
-        await #expect(throws: IOError.self) { try await blocking { try connectBlocking(port: port) } }
+        let again = try await ReactorListener.listen(
+            on: try SocketAddress(ipAddress: "127.0.0.1", port: port), reactors: [reactors[0]]
+        ) { socket, _ in close(socket) }
+        await again.close()
         for reactor in reactors {
             try await reactor.submit { #expect(reactor.registeredCount == 0) }.get()
         }

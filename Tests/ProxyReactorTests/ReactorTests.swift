@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import ProxyTesting
 import Testing
 
 @testable import ProxyReactor
@@ -50,7 +51,9 @@ import Testing
         let reactor = try Reactor(name: "timers")
         defer { reactor.shutdownGracefully { _ in } }
         let fired = NIOLockedValueBox<[Int]>([])
-        // Scheduled from outside the loop, out of order, two sharing a deadline (they keep their order).
+        // Scheduled from outside the loop, out of order, two sharing a deadline (they keep their order). The loop is
+        // held meanwhile, so none can fire before the one cancelled is cancelled, however slow this thread is.
+        let release = try await hold(reactor)
         let start = NIODeadline.now()
         let delays = [40, 10, 30, 20, 20]
         let scheduled = delays.enumerated().map { index, milliseconds in
@@ -61,6 +64,7 @@ import Testing
         }
         let cancelled = reactor.scheduleTask(in: .milliseconds(25)) { fired.withLockedValue { $0.append(-1) } }
         cancelled.cancel()
+        try await release()
         for (index, task) in scheduled.enumerated() {
             #expect(try await task.futureResult.get() == index)
         }
@@ -166,27 +170,27 @@ import Testing
     }
 
     /// A timer scheduled from another thread and cancelled on the loop in the turn its deadline passes does not run.
+    /// No clock is raced: the loop is held in a task while the timer (already due) and a task that makes the pipe
+    /// readable are queued behind it, so one turn takes the timer into the heap, then reports the pipe (whose source
+    /// cancels the timer) and then looks for due timers.
     @Test func aTimerCancelledOnTheLoopDoesNotRunInThatTurn() async throws {
         let reactor = try Reactor(name: "cancel-on-loop")
         defer { reactor.shutdownGracefully { _ in } }
         let pipe = try Pipe()
         defer { pipe.close() }
         let ran = NIOLockedValueBox(false)
-        let deadline = NIODeadline.now() + .seconds(1)  // far enough to set up first, even on a busy machine
-        let scheduled = reactor.scheduleTask(deadline: deadline) { ran.withLockedValue { $0 = true } }
+        let scheduled = NIOLockedValueBox<Scheduled<Void>?>(nil)
         let canceller = CountingSource()
-        canceller.onReady = { scheduled.cancel() }
+        canceller.onReady = { scheduled.withLockedValue { $0 }?.cancel() }
         try await reactor.submit {
             _ = try reactor.register(fd: pipe.read, events: Reactor.readable, source: canceller)
         }.get()
-        // One task makes the pipe readable and keeps the loop busy past the deadline: the next turn reports the pipe
-        // and finds the timer due, and the readiness is handled first.
-        try #require(NIODeadline.now() < deadline, "the set-up took longer than the timer's delay")
-        try await reactor.submit {
-            pipe.write("x")
-            while NIODeadline.now() < deadline + .milliseconds(5) { usleep(1000) }
-        }.get()
-        await #expect(throws: EventLoopError.cancelled) { try await scheduled.futureResult.get() }
+        let release = try await hold(reactor)
+        let timer = reactor.scheduleTask(deadline: .now()) { ran.withLockedValue { $0 = true } }
+        scheduled.withLockedValue { $0 = timer }
+        reactor.execute { pipe.write("x") }
+        try await release()
+        await #expect(throws: EventLoopError.cancelled) { try await timer.futureResult.get() }
         #expect(!ran.withLockedValue { $0 })
     }
 
@@ -319,6 +323,22 @@ private final class DrainingSource: ReactorSource, @unchecked Sendable {
 }
 
 /// Counts its calls and runs `onReady` on each; reads nothing.
+/// Holds the reactor in a task until the returned function is called (which waits for the task to end): whatever is
+/// queued meanwhile is taken in together, in the turn after.
+private func hold(_ reactor: Reactor) async throws -> @Sendable () async throws -> Void {
+    let holding = DispatchSemaphore(value: 0)
+    let released = DispatchSemaphore(value: 0)
+    let held = reactor.submit {
+        holding.signal()
+        released.wait()
+    }
+    try await blocking { holding.wait() }
+    return {
+        released.signal()
+        try await held.get()
+    }
+}
+
 private final class CountingSource: ReactorSource, @unchecked Sendable {
     private let lock = NIOLock()
     private var count = 0
