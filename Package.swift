@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "ProxyTLS",
                 "ProxyHTTP2",
+                "ProxyReactor",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -86,7 +87,7 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         // Our own epoll event loop (an NIO `EventLoop`), for driving the relay's sockets without NIO's channel
-        // machinery (docs/benchmarks.md, session 17). Not linked into the server yet.
+        // machinery (docs/benchmarks.md, sessions 17-18); the server runs on it with `server.io: reactor`.
         .target(
             name: "ProxyReactor",
             dependencies: [
@@ -111,6 +112,7 @@ let package = Package(
                 "ProxyTLS",
                 "ProxyHTTP2",
                 "ProxyUpstream",
+                "ProxyReactor",
                 "ProxyCore",
                 "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -216,7 +218,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyUpstreamTests",
-            dependencies: ["ProxyUpstream", "ProxyHTTP2", .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: [
+                "ProxyUpstream", "ProxyHTTP2", "ProxyReactor", .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -174,13 +174,24 @@ public final class H2ServerHandler: ChannelDuplexHandler {
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: finish what is open, accept nothing new (RFC 9113 §6.8).
-            goingAway = true
-            session.goAway(errorCode: H2ErrorCode.noError)
-            flushOutput()
-            closeIfIdle()
+            goAway()
             return
         }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The client sent its last byte (TCP FIN, or TLS close_notify). An HTTP/2 connection has no half-closed
+            // state: no new stream can come, so finish those in flight and close, as on a graceful shutdown.
+            // Without this the connection stayed open until the idle timeout, counted against the connection limit.
+            goAway()
+        }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    private func goAway() {
+        guard !goingAway else { return closeIfIdle() }
+        goingAway = true
+        session.goAway(errorCode: H2ErrorCode.noError)
+        flushOutput()
+        closeIfIdle()
     }
 
     // MARK: - Events from the session

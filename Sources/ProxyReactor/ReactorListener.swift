@@ -2,13 +2,15 @@ import CEpoll
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// A listening TCP socket accepted from on several reactors at once: each watches it (`EPOLLEXCLUSIVE`, so one of
-/// them wakes per connection) and hands what it accepts, non-blocking, to `accepted` on its own thread, so a
-/// connection stays on the loop that accepted it.
+/// them wakes per connection) and hands what it accepts, non-blocking, to `accepted` on the thread of the reactor
+/// whose turn it is (round robin, as NIO's server channels do). Accepting alone would not balance: the reactor that
+/// wakes first takes whole bursts, and a few long-lived HTTP/2 connections could then all share one core.
 ///
 /// When the process runs out of file descriptors, a loop stops watching for 100 ms instead of being woken again at
-/// once for a connection it cannot take.
+/// once for a connection it cannot take. With a `ConnectionLimit`, the loops stop accepting while it is reached.
 public final class ReactorListener: Sendable {
     public let localAddress: SocketAddress
     private let fd: CInt
@@ -25,14 +27,18 @@ public final class ReactorListener: Sendable {
 
     /// Binds `address` (port 0: one the kernel chooses, see `localAddress`), listens, and starts accepting on
     /// `reactors`. `failed` hears accept errors other than running out of descriptors' (which pause) and the
-    /// harmless ones (a connection reset before it was taken).
+    /// harmless ones (a connection reset before it was taken). Each connection accepted under `limit` counts
+    /// against it until the caller releases it.
     public static func listen(
-        on address: SocketAddress, backlog: CInt = 1024, reactors: [Reactor],
+        on address: SocketAddress, backlog: CInt = 1024, reactors: [Reactor], limit: ConnectionLimit? = nil,
         accepted: @escaping Accepted, failed: @escaping Failed = { _ in }
     ) async throws -> ReactorListener {
         precondition(!reactors.isEmpty, "a listener needs a reactor")
         let fd = try bind(address, backlog: backlog)
-        let acceptors = reactors.map { Acceptor(fd: fd, reactor: $0, accepted: accepted, failed: failed) }
+        let rotation = Rotation(reactors)
+        let acceptors = reactors.map {
+            Acceptor(fd: fd, reactor: $0, limit: limit, rotation: rotation, accepted: accepted, failed: failed)
+        }
         do {
             for acceptor in acceptors { try await acceptor.reactor.submit { try acceptor.start() }.get() }
         } catch {
@@ -77,6 +83,8 @@ public final class ReactorListener: Sendable {
 private final class Acceptor: ReactorSource, @unchecked Sendable {
     let fd: CInt
     let reactor: Reactor
+    private let limit: ConnectionLimit?
+    private let rotation: Rotation
     private let accepted: ReactorListener.Accepted
     private let failed: ReactorListener.Failed
     private var registration: Reactor.Registration?
@@ -86,11 +94,13 @@ private final class Acceptor: ReactorSource, @unchecked Sendable {
     static let pause = TimeAmount.milliseconds(100)
 
     init(
-        fd: CInt, reactor: Reactor, accepted: @escaping ReactorListener.Accepted,
-        failed: @escaping ReactorListener.Failed
+        fd: CInt, reactor: Reactor, limit: ConnectionLimit?, rotation: Rotation,
+        accepted: @escaping ReactorListener.Accepted, failed: @escaping ReactorListener.Failed
     ) {
         self.fd = fd
         self.reactor = reactor
+        self.limit = limit
+        self.rotation = rotation
         self.accepted = accepted
         self.failed = failed
     }
@@ -114,12 +124,20 @@ private final class Acceptor: ReactorSource, @unchecked Sendable {
 
     func ready(_ events: UInt32) {
         while registration != nil {
+            if let limit, !limit.take() { return stopAtLimit(limit) }
             let socket = cp_accept_nonblocking(fd)
             if socket >= 0 {
-                accepted(socket, reactor)
+                let target = rotation.next()
+                if target === reactor {
+                    accepted(socket, reactor)
+                } else {
+                    target.execute { [accepted] in accepted(socket, target) }
+                }
                 continue
             }
-            switch errno {
+            let code = errno
+            limit?.release()
+            switch code {
             case EAGAIN, EWOULDBLOCK:
                 return
             case EINTR, ECONNABORTED, EPROTO, EPERM:
@@ -134,6 +152,17 @@ private final class Acceptor: ReactorSource, @unchecked Sendable {
         }
     }
 
+    /// As many connections are open as the limit allows: stop watching until one closes.
+    private func stopAtLimit(_ limit: ConnectionLimit) {
+        unwatch()
+        limit.wait { [self] in
+            reactor.execute { [self] in
+                guard resume == nil else { return }  // paused for descriptors: that timer starts it again
+                do { try start() } catch { failed(error) }
+            }
+        }
+    }
+
     /// Out of descriptors (or another error that a retry at once would meet again): the listening socket stays
     /// readable, so stop watching it for a while rather than spin. (`EPOLLEXCLUSIVE` cannot be modified, only
     /// removed and added again.)
@@ -143,5 +172,19 @@ private final class Acceptor: ReactorSource, @unchecked Sendable {
             resume = nil
             do { try start() } catch { failed(error) }
         }
+    }
+}
+
+/// The reactors in turn, shared by a listener's acceptors.
+private final class Rotation: Sendable {
+    private let reactors: [Reactor]
+    private let counter = Atomic<UInt>(0)
+
+    init(_ reactors: [Reactor]) {
+        self.reactors = reactors
+    }
+
+    func next() -> Reactor {
+        reactors[Int(counter.add(1, ordering: .relaxed).oldValue % UInt(reactors.count))]
     }
 }

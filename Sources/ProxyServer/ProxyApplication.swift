@@ -2,8 +2,10 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import ProxyCore
 import ProxyHTTP2
+import ProxyReactor
 import ProxyTLS
 import ServiceLifecycle
 import UnixSignals
@@ -71,6 +73,15 @@ public struct ProxyApplication: Sendable {
     static let maxHeaderFieldCount = 200
 
     public func makeServerBuilder(router: Router<BasicRequestContext>) -> HTTPServerBuilder {
+        let routerResponder = router.buildResponder()
+        return HTTPServerBuilder { responder in makeFrontDoorChannel(router: routerResponder, responder: responder) }
+    }
+
+    /// The front door's child channel, answering HTTP/1.1 requests through `responder` (Hummingbird's application
+    /// makes it; on reactors, `http1Responder`) and HTTP/2 ones through the router.
+    func makeFrontDoorChannel(
+        router: RouterResponder<BasicRequestContext>, responder: @escaping HTTPChannelHandler.Responder
+    ) -> FrontDoorChannel {
         let limits = config.limits
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestHeadObserver()],
@@ -94,18 +105,16 @@ public struct ProxyApplication: Sendable {
         let tls = tlsContexts.map {
             FrontDoorChannel.TLS(contexts: $0, handshakeTimeout: TimeAmount(config.server.tls.handshakeTimeout))
         }
-        let http2Responder = HTTP2StreamResponder(responder: router.buildResponder(), relay: relay, logger: logger)
-        return HTTPServerBuilder { responder in
-            FrontDoorChannel(
-                http1: RequestHeadGuardChannel(
-                    HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout,
-                    idleTimeout: TimeAmount(limits.idleTimeout), fastPath: fastPath,
-                    headLimits: .init(length: limits.maxHeaderSize, fields: Self.maxHeaderFieldCount)),
-                http2: http2Responder,
-                http2Configuration: http2,
-                tls: tls
-            )
-        }
+        let http2Responder = HTTP2StreamResponder(responder: router, relay: relay, logger: logger)
+        return FrontDoorChannel(
+            http1: RequestHeadGuardChannel(
+                HTTP1Channel(responder: responder, configuration: http1), timeout: headerTimeout,
+                idleTimeout: TimeAmount(limits.idleTimeout), fastPath: fastPath,
+                headLimits: .init(length: limits.maxHeaderSize, fields: Self.maxHeaderFieldCount)),
+            http2: http2Responder,
+            http2Configuration: http2,
+            tls: tls
+        )
     }
 
     /// The application as a `Service`; `onServerRunning` receives the listening channel (tests read the port).
@@ -126,11 +135,50 @@ public struct ProxyApplication: Sendable {
         )
     }
 
+    /// The front door on our reactors (`server.io: reactor`), in place of Hummingbird's server.
+    func makeReactorFrontDoor(
+        onServerRunning: @escaping @Sendable (SocketAddress?) async -> Void
+    ) -> some Service {
+        let router = makeRouter().buildResponder()
+        return ReactorFrontDoor(
+            childChannel: makeFrontDoorChannel(router: router, responder: Self.http1Responder(router)),
+            host: config.server.host, port: config.server.port, group: ReactorGroup.singleton,
+            maxConnections: config.limits.maxConnections, logger: logger, onServerRunning: onServerRunning)
+    }
+
+    /// What Hummingbird's application does for each HTTP/1.1 request: a request context with its own id, the
+    /// router's response (500 for an error it did not map), the `Date` header, the response written.
+    static func http1Responder(_ responder: RouterResponder<BasicRequestContext>) -> HTTPChannelHandler.Responder {
+        { request, writer, channel in
+            var logger = Logger(label: "claude-proxy")
+            logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
+            let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
+            var response: Response
+            do {
+                response = try await responder.respond(to: request, context: context)
+            } catch let error as HTTPParserError {
+                throw error
+            } catch {
+                logger.debug("unhandled error", metadata: ["error": "\(error)"])
+                response = Response(status: .internalServerError, body: .init())
+            }
+            response.headers[.date] = HTTPDate.now()
+            do {
+                try await writer.write(response: response.head, body: response.body)
+            } catch is HTTPParserError {
+                throw ParseErrorWhileWritingResponse()  // that one would be answered with a 400: close instead
+            }
+        }
+    }
+
+    /// A parse error met while the response was written: the connection closes without a second response.
+    struct ParseErrorWhileWritingResponse: Error {}
+
     /// Serves until SIGTERM/SIGINT and the graceful shutdown that follows have finished.
     public func run() async throws {
         let logger = logger
-        try await makeServiceGroup(onServerRunning: { channel in
-            logger.notice("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+        try await makeServiceGroup(onServerRunning: { address in
+            logger.notice("listening", metadata: ["address": "\(address?.description ?? "?")"])
         }).run()
     }
 
@@ -138,9 +186,14 @@ public struct ProxyApplication: Sendable {
     /// let in-flight requests finish for up to `server.shutdown_timeout`, then cancel what is left.
     public func makeServiceGroup(
         handleSignals: Bool = true,
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        onServerRunning: @escaping @Sendable (SocketAddress?) async -> Void = { _ in }
     ) -> ServiceGroup {
-        var services: [any Service] = backgroundServices + [makeApplication(onServerRunning: onServerRunning)]
+        let server: any Service =
+            switch config.server.io {
+            case .nio: makeApplication { await onServerRunning($0.localAddress) }
+            case .reactor: makeReactorFrontDoor(onServerRunning: onServerRunning)
+            }
+        var services: [any Service] = backgroundServices + [server]
         if let tlsContexts {
             services.append(
                 CertificateReloadService(

@@ -29,8 +29,8 @@ public final class TestServer: Sendable {
         var application = try ProxyApplication(config: config, logger: logger, alpnProtocols: alpnProtocols)
         application.additionalRoutes = additionalRoutes
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let group = application.makeServiceGroup(handleSignals: handleSignals) { channel in
-            continuation.yield(channel.localAddress?.port ?? 0)
+        let group = application.makeServiceGroup(handleSignals: handleSignals) { address in
+            continuation.yield(address?.port ?? 0)
             continuation.finish()
         }
         let task = Task { try await group.run() }

@@ -166,27 +166,25 @@ public final class UpstreamPool: Sendable {
         let configuration = configuration
         // The connection's handler reports to the pool; the reference goes away with the connection.
         let pool = self
-        let bootstrap = UpstreamBootstrap.make(group: group, connectTimeout: configuration.connectTimeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let operations = channel.pipeline.syncOperations
-                    if let tls {
-                        let session = try tls.makeClientSession(serverName: origin.host)
-                        let tlsHandler = TLSHandler(session: session)
-                        tlsHandler.defersFlushes = false  // the HTTP/2 handler flushes once per loop turn itself
-                        try operations.addHandler(tlsHandler)
-                        try operations.addHandler(
-                            RequireH2(origin: origin, logger: pool.logger, onNegotiated: configuration.onNegotiated))
-                    }
-                    let handler = try H2ClientHandler(configuration: configuration.http2) { event in
-                        pool.connectionEvent(id, event)
-                    }
-                    try operations.addHandler(handler)
-                    let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-                    pool.state.withLock { $0.connections[id] = (channel, bound) }
-                }
+        let connected = UpstreamBootstrap.connect(
+            host: origin.host, port: origin.port, on: group.next(), timeout: configuration.connectTimeout
+        ) { channel in
+            let operations = channel.pipeline.syncOperations
+            if let tls {
+                let session = try tls.makeClientSession(serverName: origin.host)
+                let tlsHandler = TLSHandler(session: session)
+                tlsHandler.defersFlushes = false  // the HTTP/2 handler flushes once per loop turn itself
+                try operations.addHandler(tlsHandler)
+                try operations.addHandler(
+                    RequireH2(origin: origin, logger: pool.logger, onNegotiated: configuration.onNegotiated))
             }
-        let connected = bootstrap.connect(host: origin.host, port: origin.port)
+            let handler = try H2ClientHandler(configuration: configuration.http2) { event in
+                pool.connectionEvent(id, event)
+            }
+            try operations.addHandler(handler)
+            let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            pool.state.withLock { $0.connections[id] = (channel, bound) }
+        }
         connected.whenSuccess { channel in
             // TCP and TLS may succeed and SETTINGS never come: such a connection must not stay "connecting".
             channel.eventLoop.scheduleTask(in: configuration.connectTimeout) {

@@ -8,7 +8,7 @@ import ProxyTLS
 /// the loop it runs on (the client connection's loop: the front door runs each connection's handler there), so
 /// the client connection, the upstream connection and the handler share one thread — no cross-thread wake-up per
 /// frame, as with HAProxy's per-thread connection pools. Each loop's pool may open `maxConnections / loops`
-/// connections (at least one).
+/// connections (at least one). The loops are NIO's or our reactors (`server.io`).
 ///
 /// Which of the two serves the origin is `upstream.protocol`: fixed, or under `auto` learned from the first TLS
 /// handshake (see `OriginProtocol`). Only the chosen pool opens connections, apart from those first handshakes
@@ -20,7 +20,7 @@ public final class UpstreamPools: Sendable {
 
     /// HTTP/2 only, over `tls` as given (its ALPN list should be `["h2"]`).
     public convenience init(
-        origin: UpstreamOrigin, tls: TLSContext?, group: MultiThreadedEventLoopGroup,
+        origin: UpstreamOrigin, tls: TLSContext?, group: any EventLoopGroup,
         configuration: UpstreamPool.Configuration = .init(), logger: Logger = Logger(label: "claude-proxy.upstream")
     ) {
         self.init(
@@ -32,7 +32,7 @@ public final class UpstreamPools: Sendable {
     /// connections offer `h2` — and `http/1.1` under `auto` —, HTTP/1.1 connections offer `http/1.1` only).
     public convenience init(
         origin: UpstreamOrigin, protocol choice: UpstreamProtocol, trust: TLSContext.ClientConfiguration,
-        group: MultiThreadedEventLoopGroup, configuration: UpstreamPool.Configuration = .init(),
+        group: any EventLoopGroup, configuration: UpstreamPool.Configuration = .init(),
         logger: Logger = Logger(label: "claude-proxy.upstream")
     ) throws(OpenSSLError) {
         var http2Trust = trust
@@ -48,7 +48,7 @@ public final class UpstreamPools: Sendable {
 
     private init(
         origin: UpstreamOrigin, protocol choice: UpstreamProtocol, http2TLS: TLSContext?, http1TLS: TLSContext?,
-        group: MultiThreadedEventLoopGroup, configuration: UpstreamPool.Configuration, logger: Logger
+        group: any EventLoopGroup, configuration: UpstreamPool.Configuration, logger: Logger
     ) {
         self.origin = origin
         let originProtocol = OriginProtocol(choice, origin: origin, logger: logger)
@@ -107,6 +107,8 @@ public final class UpstreamPools: Sendable {
     private var currentIndex: Int {
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
             for index in pools.indices where pools[index].loop === loop { return index }
+        } else {
+            for index in pools.indices where pools[index].loop.inEventLoop { return index }
         }
         return 0
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import NIOCore
 import ProxyTesting
@@ -194,4 +195,20 @@ func connectBlocking(port: Int) throws -> CInt {
         throw error
     }
     return fd
+}
+
+/// Holds the reactor in a task until the returned function is called (which waits for the task to end): whatever is
+/// queued meanwhile is taken in together, in the turn after.
+func hold(_ reactor: Reactor) async throws -> @Sendable () async throws -> Void {
+    let holding = DispatchSemaphore(value: 0)
+    let released = DispatchSemaphore(value: 0)
+    let held = reactor.submit {
+        holding.signal()
+        released.wait()
+    }
+    try await blocking { holding.wait() }
+    return {
+        released.signal()
+        try await held.get()
+    }
 }

@@ -8,14 +8,14 @@ import Testing
 
 /// Accepting on several reactors from one listening socket.
 @Suite(.timeLimit(.minutes(1))) struct ReactorListenerTests {
-    @Test func connectionsAreAcceptedOnTheLoopThatTakesThem() async throws {
+    @Test func connectionsAreHandedToTheLoopsInTurn() async throws {
         let reactors = try (0..<2).map { try Reactor(name: "accept-\($0)") }
         defer { reactors.forEach { $0.shutdownGracefully { _ in } } }
-        let accepted = NIOLockedValueBox<[(socket: CInt, onItsLoop: Bool)]>([])
+        let accepted = NIOLockedValueBox<[(socket: CInt, onItsLoop: Bool, reactor: ObjectIdentifier)]>([])
         let listener = try await ReactorListener.listen(
             on: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reactors: reactors
         ) { socket, reactor in
-            accepted.withLockedValue { $0.append((socket, reactor.inEventLoop)) }
+            accepted.withLockedValue { $0.append((socket, reactor.inEventLoop, ObjectIdentifier(reactor))) }
         }
         let port = try #require(listener.localAddress.port)
         #expect(port > 0)
@@ -28,6 +28,10 @@ import Testing
         let taken = accepted.withLockedValue { $0 }
         #expect(taken.count == clients.count)
         #expect(taken.allSatisfy { $0.onItsLoop })
+        // In turn over the reactors, whichever of them woke to accept.
+        for reactor in reactors {
+            #expect(taken.filter { $0.reactor == ObjectIdentifier(reactor) }.count == clients.count / reactors.count)
+        }
         // Accepted sockets are non-blocking.
         #expect(taken.allSatisfy { fcntl($0.socket, F_GETFL) & O_NONBLOCK != 0 })
         taken.forEach { close($0.socket) }
@@ -43,6 +47,38 @@ import Testing
         for reactor in reactors {
             try await reactor.submit { #expect(reactor.registeredCount == 0) }.get()
         }
+    }
+
+    /// At the limit the loop stops accepting; a connection released lets the next one in.
+    @Test func aConnectionLimitHoldsTheRestInTheBacklog() async throws {
+        let reactor = try Reactor(name: "limit")
+        defer { reactor.shutdownGracefully { _ in } }
+        let limit = ConnectionLimit(maximum: 2)
+        let accepted = NIOLockedValueBox<[CInt]>([])
+        let listener = try await ReactorListener.listen(
+            on: try SocketAddress(ipAddress: "127.0.0.1", port: 0), reactors: [reactor], limit: limit
+        ) { socket, _ in
+            accepted.withLockedValue { $0.append(socket) }
+        }
+        let port = try #require(listener.localAddress.port)
+        // All three wait in the backlog before the loop looks: unlimited, it would take them in one go.
+        let release = try await hold(reactor)
+        let clients = try await blocking { try (0..<3).map { _ in try connectBlocking(port: port) } }
+        defer { clients.forEach { close($0) } }
+        try await release()
+        try await reactor.submit {}.get()
+        #expect(accepted.withLockedValue { $0.count } == 2)
+        #expect(limit.current == 2)
+
+        close(accepted.withLockedValue { $0[0] })
+        limit.release()
+        for _ in 0..<500 where accepted.withLockedValue({ $0.count }) < 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(accepted.withLockedValue { $0.count } == 3)
+        #expect(limit.current == 2)
+        accepted.withLockedValue { $0.dropFirst().forEach { close($0) } }
+        await listener.close()
     }
 
     @Test func aPortInUseIsAnError() async throws {

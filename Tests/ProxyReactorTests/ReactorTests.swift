@@ -323,22 +323,6 @@ private final class DrainingSource: ReactorSource, @unchecked Sendable {
 }
 
 /// Counts its calls and runs `onReady` on each; reads nothing.
-/// Holds the reactor in a task until the returned function is called (which waits for the task to end): whatever is
-/// queued meanwhile is taken in together, in the turn after.
-private func hold(_ reactor: Reactor) async throws -> @Sendable () async throws -> Void {
-    let holding = DispatchSemaphore(value: 0)
-    let released = DispatchSemaphore(value: 0)
-    let held = reactor.submit {
-        holding.signal()
-        released.wait()
-    }
-    try await blocking { holding.wait() }
-    return {
-        released.signal()
-        try await held.get()
-    }
-}
-
 private final class CountingSource: ReactorSource, @unchecked Sendable {
     private let lock = NIOLock()
     private var count = 0

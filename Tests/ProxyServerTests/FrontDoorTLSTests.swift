@@ -89,9 +89,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [("--http1.1", "1.1"), ("--http2", "2")])
-    func curlGetsHealth(flag: String, version: String) async throws {
-        try await withServer { server, certificates in
+    @Test(arguments: [("--http1.1", "1.1"), ("--http2", "2")], ProxyConfig.ServerIO.allCases)
+    func curlGetsHealth(protocol: (flag: String, version: String), io: ProxyConfig.ServerIO) async throws {
+        let (flag, version) = `protocol`
+        try await withServer({ $0.server.io = io }) { server, certificates in
             let url = "https://localhost:\(server.port)/health"
             let result = try await blocking {
                 try ProcessRunner.run([
@@ -101,6 +102,29 @@ import Testing
             #expect(result.exitCode == 0, "\(result.stderr)")
             #expect(result.stdout.contains(#""status":"no_accounts""#))
             #expect(result.stdout.hasSuffix("200 \(version)"), "\(result.stdout)")
+        }
+    }
+
+    /// A connection counts against `limits.max_connections` until it closes, and it closes when the client has: with
+    /// a limit of one, one request after another each gets its answer. (HTTP/2 connections the client had closed
+    /// stayed open until the idle timeout, and the next client waited that long.)
+    @Test(arguments: ["--http1.1", "--http2"], ProxyConfig.ServerIO.allCases)
+    func connectionsClosedByTheClientMakeRoomUnderTheLimit(flag: String, io: ProxyConfig.ServerIO) async throws {
+        try await withServer({
+            $0.server.io = io
+            $0.limits.maxConnections = 1
+        }) { server, certificates in
+            for _ in 0..<3 {
+                let result = try await blocking {
+                    try ProcessRunner.run([
+                        "curl", "-sS", flag, "--max-time", "20", "--cacert", certificates.caFile, "-w",
+                        "\n%{http_code}",
+                        "https://localhost:\(server.port)/health",
+                    ])
+                }
+                #expect(result.exitCode == 0, "\(result.stderr)")
+                #expect(result.stdout.hasSuffix("200"), "\(result.stdout)")
+            }
         }
     }
 

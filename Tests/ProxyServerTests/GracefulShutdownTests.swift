@@ -38,13 +38,17 @@ import Testing
         }
     }
 
-    @Test func slowResponseStartedBeforeSIGTERMArrivesComplete() async throws {
+    /// On NIO's loops (Hummingbird's server) and on our reactors (`ReactorFrontDoor`).
+    @Test(arguments: ProxyConfig.ServerIO.allCases)
+    func slowResponseStartedBeforeSIGTERMArrivesComplete(io: ProxyConfig.ServerIO) async throws {
         let certificates = try TestCertificates()
         defer { certificates.remove() }
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         let (release, releaseContinuation) = AsyncStream.makeStream(of: Void.self)
+        var config = ProxyConfig.testing(certificates: certificates)
+        config.server.io = io
         let server = try await TestServer.start(
-            config: .testing(certificates: certificates),
+            config: config,
             additionalRoutes: Self.slowDownload(started: startedContinuation, release: release),
             handleSignals: true
         )

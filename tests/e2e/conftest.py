@@ -79,6 +79,8 @@ class Suite:
             "LOGGER__LEVEL": "trace",
             "RETRY__RETRY_DELAY": "100ms",
         })
+        if os.environ.get("E2E_SERVER_IO"):
+            environment["SERVER__IO"] = os.environ["E2E_SERVER_IO"]  # the suite again on the other event loops
         environment.update(extra or {})
         return environment
 

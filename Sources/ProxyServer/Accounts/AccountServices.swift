@@ -83,7 +83,7 @@ extension AccountServices {
         do {
             upstream = try UpstreamPools(
                 origin: origin, protocol: config.upstream.protocol,
-                trust: .init(extraCAFile: config.claude.caFile), group: MultiThreadedEventLoopGroup.singleton,
+                trust: .init(extraCAFile: config.claude.caFile), group: config.server.io.eventLoopGroup,
                 configuration: pool, logger: logger)
         } catch {
             throw ConfigError(key: "claude.ca_file", problem: "\(error)")

@@ -31,6 +31,9 @@ extension ConfigKey {
                 parse: Parse.int(in: 0...65535)),
             duration("server.shutdown_timeout", \.server.shutdownTimeout, allowZero: false),
             value(
+                "server.io", \.server.io, expected: Parse.expectedEnumeration(ProxyConfig.ServerIO.self),
+                parse: Parse.enumeration(ProxyConfig.ServerIO.self)),
+            value(
                 "server.tls.enabled", \.server.tls.enabled, expected: "true or false", parse: Parse.bool),
             file("server.tls.cert_file", \.server.tls.certFile, mustExist: { $0.server.tls.enabled }),
             file("server.tls.key_file", \.server.tls.keyFile, mustExist: { $0.server.tls.enabled }),

@@ -1,4 +1,7 @@
+import NIOCore
+import NIOPosix
 import ProxyCore
+import ProxyReactor
 import ProxyUpstream
 
 /// The proxy's settings, as read by ``ConfigLoader`` from `config.yaml` and the environment.
@@ -34,17 +37,37 @@ public struct ProxyConfig: Sendable, Equatable {
         public var port: Int
         public var tls: TLS
         public var shutdownTimeout: Duration
+        /// Whose event loops run the sockets: NIO's, or our own reactors.
+        public var io: ServerIO
 
         public init(
             host: String = "0.0.0.0",
             port: Int = 4000,
             tls: TLS = TLS(),
-            shutdownTimeout: Duration = .seconds(30)
+            shutdownTimeout: Duration = .seconds(30),
+            io: ServerIO = .nio
         ) {
             self.host = host
             self.port = port
             self.tls = tls
             self.shutdownTimeout = shutdownTimeout
+            self.io = io
+        }
+    }
+
+    /// `server.io`: the event loops the front door's and the upstream pools' sockets run on.
+    public enum ServerIO: String, Sendable, CaseIterable {
+        /// SwiftNIO's socket channels (Hummingbird's server, NIO's client bootstrap).
+        case nio
+        /// `ProxyReactor`: our epoll loops and channels, one loop a core, with the same handlers on them.
+        case reactor
+
+        /// The group whose loops run the sockets (one loop a core, made on first use).
+        public var eventLoopGroup: any EventLoopGroup {
+            switch self {
+            case .nio: MultiThreadedEventLoopGroup.singleton
+            case .reactor: ReactorGroup.singleton
+            }
         }
     }
 

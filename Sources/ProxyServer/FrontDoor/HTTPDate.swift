@@ -2,7 +2,8 @@ import Foundation
 import ProxyCore
 import Synchronization
 
-/// The `Date` header (RFC 9110 §6.6.1, IMF-fixdate) for HTTP/2 responses — Hummingbird adds it for HTTP/1.1.
+/// The `Date` header (RFC 9110 §6.6.1, IMF-fixdate) for HTTP/2 responses, and for HTTP/1.1 ones on reactors
+/// (Hummingbird's application adds it for HTTP/1.1 on NIO).
 /// Formatted once per second and shared.
 enum HTTPDate {
     private static let cache = Mutex<(second: Int, text: String)>((-1, ""))

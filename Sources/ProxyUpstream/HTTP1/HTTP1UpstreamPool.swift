@@ -143,25 +143,22 @@ public final class HTTP1UpstreamPool: Sendable {
         let timeout = configuration.connectTimeout
         // The connection's handler reports to the pool; the reference goes away with the connection.
         let pool = self
-        let bootstrap = UpstreamBootstrap.make(group: group, connectTimeout: timeout)
-            .channelOption(ChannelOptions.autoRead, value: false)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let operations = channel.pipeline.syncOperations
-                    if let tls {
-                        let session = try tls.makeClientSession(serverName: origin.host)
-                        try operations.addHandler(TLSHandler(session: session, handshakeTimeout: timeout))
-                    }
-                    try operations.addHTTPClientHandlers()
-                    let handler = HTTP1ConnectionHandler(origin: origin) { event in
-                        pool.connectionEvent(id, event)
-                    }
-                    try operations.addHandler(handler)
-                    let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-                    pool.state.withLock { $0.connections[id] = (channel, bound) }
-                }
+        UpstreamBootstrap.connect(
+            host: origin.host, port: origin.port, on: group.next(), timeout: timeout, autoRead: false
+        ) { channel in
+            let operations = channel.pipeline.syncOperations
+            if let tls {
+                let session = try tls.makeClientSession(serverName: origin.host)
+                try operations.addHandler(TLSHandler(session: session, handshakeTimeout: timeout))
             }
-        bootstrap.connect(host: origin.host, port: origin.port).whenFailure { error in
+            try operations.addHTTPClientHandlers()
+            let handler = HTTP1ConnectionHandler(origin: origin) { event in
+                pool.connectionEvent(id, event)
+            }
+            try operations.addHandler(handler)
+            let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+            pool.state.withLock { $0.connections[id] = (channel, bound) }
+        }.whenFailure { error in
             pool.logger.warning("upstream connect failed", metadata: ["origin": "\(origin)", "error": "\(error)"])
             let actions = pool.state.withLock { state -> [Machine.Action] in
                 state.connections[id] = nil
