@@ -28,6 +28,8 @@ public final class Reactor: EventLoop, @unchecked Sendable {
 
     // The loop thread's own state.
     private var tasks: [() -> Void] = []
+    /// The batch `runTasks` is running (empty between batches).
+    private var running: [() -> Void] = []
     private var timers = ReactorTimers()
     private var sources: [Slot] = []
     private var freeSlots: [UInt32] = []
@@ -66,8 +68,14 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     private static let wakeToken: UInt64 = 0
     private static let maxEvents = 256
 
+    /// `modify` calls so far (each an `epoll_ctl`): tests check a request costs none. Read on the loop.
+    var modifications = 0
+
     /// Starts the loop's thread.
     public init(name: String = "claude-proxy-reactor") throws(IOError) {
+        // A write to a socket whose peer has gone then fails with EPIPE instead of raising SIGPIPE, which would end
+        // the process. Process-wide, as NIO sets it (which the server on reactors may never ask to).
+        _ = signal(SIGPIPE, SIG_IGN)
         self.name = name
         epoll = epoll_create1(CInt(EPOLL_CLOEXEC))
         guard epoll >= 0 else { throw IOError(errnoCode: errno, reason: "epoll_create1") }
@@ -153,10 +161,11 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     private func runTasks() {
         var ran = 0
         while !tasks.isEmpty && ran < Self.maxTasksPerTurn {
-            let batch = tasks
-            tasks.removeAll(keepingCapacity: true)
-            for task in batch { task() }
-            ran += batch.count
+            // Two arrays in turn, each keeping its storage: a copy of `tasks` emptied in place allocated every turn.
+            swap(&tasks, &running)
+            for task in running { task() }
+            ran += running.count
+            running.removeAll(keepingCapacity: true)
         }
     }
 
@@ -180,14 +189,12 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     private func takeRemoteTasks() -> Bool {
         var counter: UInt64 = 0
         _ = Glibc.read(wake, &counter, 8)
-        let (moved, stopping) = lock.withLock {
-            defer {
-                remoteTasks.removeAll(keepingCapacity: true)
-                wakePending = false
-            }
-            return (remoteTasks, state == .stopping)
+        let stopping = lock.withLock {
+            tasks.append(contentsOf: remoteTasks)  // not a copy of `remoteTasks` emptied after: that allocated
+            remoteTasks.removeAll(keepingCapacity: true)
+            wakePending = false
+            return state == .stopping
         }
-        tasks.append(contentsOf: moved)
         guard stopping else { return false }
         runAllTasks()
         return true
@@ -252,6 +259,7 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     /// Changes the events `fd` is watched for.
     public func modify(fd: CInt, _ registration: Registration, events bits: UInt32) throws(IOError) {
         assertInEventLoop()
+        modifications &+= 1
         var event = epoll_event(events: bits, data: epoll_data_t(u64: registration.token))
         guard epoll_ctl(epoll, EPOLL_CTL_MOD, fd, &event) == 0 else {
             throw IOError(errnoCode: errno, reason: "epoll_ctl(MOD)")

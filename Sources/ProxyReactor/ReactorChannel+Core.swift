@@ -88,11 +88,13 @@ extension ReactorChannel: ChannelCore {
         updateInterest()
     }
 
-    /// Watches for input while a read is asked for, for output while flushed bytes wait for room.
+    /// Watches for input while a read is asked for, for output while flushed bytes wait for room. While `readable()`
+    /// runs, input stays watched: it decides at its end (a response written from `channelRead` would otherwise drop
+    /// the interest, and the `read()` that follows add it back: two `epoll_ctl` calls a request, as NIO avoids too).
     func updateInterest() {
         guard open, let registration else { return }
         var wanted: UInt32 = 0
-        if readPending && !inputClosed { wanted |= Reactor.readable }
+        if (readPending || reading) && !inputClosed { wanted |= Reactor.readable }
         if flushedCount > 0 { wanted |= Reactor.writable }
         guard wanted != interest else { return }
         interest = wanted
@@ -109,6 +111,8 @@ extension ReactorChannel: ChannelCore {
     @discardableResult func readable() -> Bool {
         var drained = false
         readPending = false
+        reading = true
+        defer { reading = false }
         var reads: UInt = 0
         var delivered = false
         while open, !inputClosed, reads < options.maxMessagesPerRead {
@@ -148,11 +152,13 @@ extension ReactorChannel: ChannelCore {
         guard open else { return true }
         // As on NIO: a turn that read nothing completes no read.
         guard delivered else {
+            reading = false
             updateInterest()
             return drained
         }
         pipeline.syncOperations.fireChannelReadComplete()
         if open && options.autoRead { pipeline.syncOperations.read() }
+        reading = false
         updateInterest()
         return drained
     }

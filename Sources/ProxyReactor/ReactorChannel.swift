@@ -6,7 +6,7 @@ import Synchronization
 
 /// A connected TCP socket on a `Reactor`, as a NIO `Channel`: the handlers of a NIO pipeline (TLS, HTTP/1.1,
 /// HTTP/2, Hummingbird's) run on it unchanged, while reading and writing the socket is our own — one `read` into a
-/// reused buffer, one `sendmsg` of everything flushed, epoll interest changed only when it has to.
+/// reused buffer, one `write`/`writev` of everything flushed, epoll interest changed only when it has to.
 ///
 /// Behaves as NIO's socket channels do where the pipeline can tell: `autoRead` (on by default) asks for the next
 /// read through the pipeline after each read completes; without it a handler's `read()` asks for one; end of input
@@ -37,6 +37,8 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     var inputClosed = false
     var outputClosed = false
     var readPending = false
+    /// `readable()` is on the stack.
+    var reading = false
     var readBuffer: ByteBuffer?
     /// Written, in order; the first `flushedCount` of them were flushed.
     var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []

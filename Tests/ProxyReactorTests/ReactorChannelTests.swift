@@ -39,6 +39,27 @@ import Testing
         }.get()
     }
 
+    /// A request answered from `channelRead` (written and flushed there, as our HTTP/1.1 paths do) changes nothing
+    /// the reactor watches: no `epoll_ctl` a round trip. (Input interest used to be dropped for the write and added
+    /// back by the next read: two system calls a request.)
+    @Test func roundTripsAnsweredWhileReadingChangeNoInterest() async throws {
+        let reactor = try Reactor(name: "interest")
+        defer { reactor.shutdownGracefully { _ in } }
+        let pair = try await LoopbackPair.make()
+        let handler = RecordingHandler()
+        handler.echo = true
+        _ = try await start(pair, on: reactor, handler: handler)
+        pair.send("warm")
+        #expect(await pair.receive(4) == Array("warm".utf8))
+        let before = try await reactor.submit { reactor.modifications }.get()
+        for round in 0..<20 {
+            pair.send("round \(round % 10)")
+            #expect(await pair.receive(7) == Array("round \(round % 10)".utf8))
+        }
+        let after = try await reactor.submit { reactor.modifications }.get()
+        #expect(after == before)
+    }
+
     /// A write larger than the socket takes at once: the channel turns unwritable past the high water mark, waits
     /// for room, and everything arrives in order; its promise completes once all bytes are in the socket.
     @Test func aLargeWriteWaitsForRoomAndArrivesWhole() async throws {

@@ -148,6 +148,21 @@ import Testing
         #expect(second.withLockedValue { $0 } as? EventLoopError == .shutdown)
     }
 
+    /// A reactor ignores SIGPIPE (a write to a peer that has gone is then an EPIPE, not the end of the process). The
+    /// test puts a do-nothing handler in place first (never the default: another test's write could end the run),
+    /// and leaves SIGPIPE ignored.
+    @Test func aReactorIgnoresSIGPIPE() async throws {
+        var handler = sigaction()
+        handler.__sigaction_handler.sa_handler = { _ in }
+        sigaction(SIGPIPE, &handler, nil)
+        defer { _ = signal(SIGPIPE, SIG_IGN) }
+        let reactor = try Reactor(name: "sigpipe")
+        defer { reactor.shutdownGracefully { _ in } }
+        var now = sigaction()
+        sigaction(SIGPIPE, nil, &now)
+        #expect(unsafeBitCast(now.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self))
+    }
+
     /// A thread made after the loop's ended may get the same thread id: it is not the loop.
     @Test func noThreadIsOnTheLoopAfterItStopped() async throws {
         let reactor = try Reactor(name: "ended")
