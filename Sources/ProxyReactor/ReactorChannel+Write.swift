@@ -107,7 +107,7 @@ extension ReactorChannel: ReactorSource {
             guard used > 0 else { return (0, false) }
             // The buffers stay alive (and unmoved) in `pendingWrites` during the call. A peer that is gone is an EPIPE
             // here: the reactors ignore SIGPIPE. `write` for one buffer (the common case), `writev` for more, as NIO
-            // does; `sendmsg` with MSG_NOSIGNAL did the same with more work in the kernel for each call.
+            // does.
             let result =
                 used == 1
                 ? Glibc.write(fd, vectors[0].iov_base, vectors[0].iov_len)
