@@ -64,8 +64,9 @@ extension ReactorChannel: ReactorSource {
         writeFlushed()
     }
 
-    /// Writes flushed buffers with `write`/`writev` until they are gone or the socket is full (then epoll says when there is
-    /// room). Promises complete in order once their bytes are in the socket, after this channel's state is updated.
+    /// Writes flushed buffers with `write`/`writev` until they are gone or the socket is full (then epoll says when
+    /// there is room). Promises complete in order once their bytes are in the socket, after this channel's state is
+    /// updated.
     func writeFlushed() {
         guard !writing else { return }
         writing = true
@@ -87,8 +88,8 @@ extension ReactorChannel: ReactorSource {
         updateInterest()
     }
 
-    /// One `write` (or `writev`) of up to 64 flushed buffers: the bytes written (nil after a failure, which closed the channel),
-    /// and whether the socket took less than offered.
+    /// One `write` (or `writev`) of up to 64 flushed buffers: the bytes written (nil after a failure, which closed the
+    /// channel), and whether the socket took less than offered.
     private func writeOnce() -> (written: Int?, full: Bool) {
         let count = min(flushedCount, Self.maxVectors)
         return withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { vectors in
