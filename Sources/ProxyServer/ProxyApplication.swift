@@ -141,16 +141,18 @@ public struct ProxyApplication: Sendable {
     ) -> some Service {
         let router = makeRouter().buildResponder()
         return ReactorFrontDoor(
-            childChannel: makeFrontDoorChannel(router: router, responder: Self.http1Responder(router)),
+            childChannel: makeFrontDoorChannel(router: router, responder: Self.http1Responder(router, logger: logger)),
             host: config.server.host, port: config.server.port, group: ReactorGroup.singleton,
             maxConnections: config.limits.maxConnections, logger: logger, onServerRunning: onServerRunning)
     }
 
     /// What Hummingbird's application does for each HTTP/1.1 request: a request context with its own id, the
     /// router's response (500 for an error it did not map), the `Date` header, the response written.
-    static func http1Responder(_ responder: RouterResponder<BasicRequestContext>) -> HTTPChannelHandler.Responder {
+    static func http1Responder(_ responder: RouterResponder<BasicRequestContext>, logger: Logger)
+        -> HTTPChannelHandler.Responder
+    {
         { request, writer, channel in
-            var logger = Logger(label: "claude-proxy")
+            var logger = logger  // the application's (a `Logger(label:)` here asked the logging system for a handler)
             logger[metadataKey: "hb.request.id"] = .stringConvertible(RequestID())
             let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
             var response: Response
