@@ -13,7 +13,8 @@ import Synchronization
 /// once for a connection it cannot take. With a `ConnectionLimit`, the loops stop accepting while it is reached.
 public final class ReactorListener: Sendable {
     public let localAddress: SocketAddress
-    private let fd: CInt
+    /// The listening socket (tests check it is closed).
+    let fd: CInt
     private let acceptors: [Acceptor]
 
     public typealias Accepted = @Sendable (_ socket: CInt, _ reactor: Reactor) -> Void

@@ -36,14 +36,13 @@ import Testing
         #expect(taken.allSatisfy { fcntl($0.socket, F_GETFL) & O_NONBLOCK != 0 })
         taken.forEach { close($0.socket) }
 
-        // Closed, the port is free again: listening on it succeeds (while it listened, that failed: see below). A
-        // connect to it would not do as a check: it may land in another test's listener on a reused port, or connect
-        // to itself when its own ephemeral port is that one.
+        // Closed, the listening socket is gone from the process. Its kernel object is what is checked, not its
+        // number (another test may be given that number at once) nor its port (connecting may reach another test's
+        // listener on a reused port, or connect to itself; binding fails while another socket holds the port).
+        let socket = try #require(socketObject(listener.fd))
+        #expect(openSocketObjects().contains(socket))
         await listener.close()
-        let again = try await ReactorListener.listen(
-            on: try SocketAddress(ipAddress: "127.0.0.1", port: port), reactors: [reactors[0]]
-        ) { socket, _ in close(socket) }
-        await again.close()
+        #expect(!openSocketObjects().contains(socket))
         for reactor in reactors {
             try await reactor.submit { #expect(reactor.registeredCount == 0) }.get()
         }
@@ -95,4 +94,24 @@ import Testing
         }
         await first.close()
     }
+}
+
+/// What `/proc/self/fd/<fd>` links to, e.g. `socket:[123456]`: the same for as long as that socket is open.
+private func socketObject(_ fd: CInt) -> String? {
+    var target = [CChar](repeating: 0, count: 256)
+    let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
+    guard count > 0 else { return nil }
+    return String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// The sockets this process has open now.
+private func openSocketObjects() -> Set<String> {
+    guard let folder = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(folder) }
+    var found: Set<String> = []
+    while let entry = readdir(folder) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let fd = CInt(name), let object = socketObject(fd), object.hasPrefix("socket:") { found.insert(object) }
+    }
+    return found
 }
