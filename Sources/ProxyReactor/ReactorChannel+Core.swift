@@ -108,9 +108,12 @@ extension ReactorChannel: ChannelCore {
 
     /// Reads while a read is asked for, up to `maxMessagesPerRead` times when each read fills the buffer.
     /// True when the socket had nothing more (EAGAIN).
+    ///
+    /// As on NIO, bytes delivered answer the read asked for (`readPending`), and with `autoRead` the next one is asked
+    /// through the whole pipeline only when no handler asked already during the read: a handler in front that asks
+    /// for its connection's reads itself (`HTTP1DirectPath`) spares every handler behind it a `read` a request.
     @discardableResult func readable() -> Bool {
         var drained = false
-        readPending = false
         reading = true
         defer { reading = false }
         var reads: UInt = 0
@@ -127,8 +130,7 @@ extension ReactorChannel: ChannelCore {
                 return max(result, 0)
             }
             if failure == EAGAIN || failure == EWOULDBLOCK {
-                readBuffer = buffer
-                readPending = true  // nothing there after all: still waiting
+                readBuffer = buffer  // nothing (more) there: a read still asked for keeps waiting
                 drained = true
                 break
             }
@@ -145,6 +147,7 @@ extension ReactorChannel: ChannelCore {
                 return true
             }
             delivered = true
+            readPending = false
             pipeline.syncOperations.fireChannelRead(NIOAny(buffer))
             readBuffer = buffer
             if count < capacity { break }
@@ -157,10 +160,15 @@ extension ReactorChannel: ChannelCore {
             return drained
         }
         pipeline.syncOperations.fireChannelReadComplete()
-        if open && options.autoRead { pipeline.syncOperations.read() }
+        readIfNeeded()
         reading = false
         updateInterest()
         return drained
+    }
+
+    /// With `autoRead`, asks for the next read through the pipeline unless one is asked for already (as NIO does).
+    func readIfNeeded() {
+        if open && options.autoRead && !readPending { pipeline.syncOperations.read() }
     }
 
     private func endOfInput(afterReads delivered: Bool) {

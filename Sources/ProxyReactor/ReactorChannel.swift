@@ -95,7 +95,7 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
         setActive(true)
         activeFired = true
         pipeline.syncOperations.fireChannelActive()
-        if open && options.autoRead { pipeline.syncOperations.read() }
+        readIfNeeded()
         updateInterest()  // a read() or a flush that met a full socket before registration
     }
 

@@ -84,6 +84,8 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
     var echo = false
     /// Asks for a read in `handlerAdded`, before the channel is active.
     var readWhenAdded = false
+    /// Asks for the next read itself when a read completes, as `HTTP1DirectPath` does.
+    var readOnReadComplete = false
     var remoteAtInactive: SocketAddress?
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -133,6 +135,11 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
         if echo { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if readOnReadComplete { context.read() }
+        context.fireChannelReadComplete()
+    }
+
     func channelActive(context: ChannelHandlerContext) { record("active") }
     func channelInactive(context: ChannelHandlerContext) {
         remoteAtInactive = context.channel.remoteAddress
@@ -149,6 +156,17 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { record("error") }
+}
+
+/// Counts the reads asked for through it (from the pipeline's tail, or from handlers behind it).
+final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
 }
 
 /// A blocking listening socket on 127.0.0.1 with a port of the kernel's choice.

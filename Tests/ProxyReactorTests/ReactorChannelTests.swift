@@ -60,6 +60,29 @@ import Testing
         #expect(after == before)
     }
 
+    /// With `autoRead`, the next read is asked through the whole pipeline only when no handler asked for one while
+    /// reading, as on NIO: a handler in front that asks itself spares the handlers behind it a `read` a request.
+    @Test(arguments: [true, false]) func aReadAskedWhileReadingSparesTheHandlersBehind(frontAsks: Bool) async throws {
+        let reactor = try Reactor(name: "read-once")
+        defer { reactor.shutdownGracefully { _ in } }
+        let pair = try await LoopbackPair.make()
+        let front = RecordingHandler()
+        front.echo = true
+        front.readOnReadComplete = frontAsks
+        let behind = ReadCounter()
+        _ = try await reactor.submit {
+            let channel = ReactorChannel(connectedSocket: pair.server, on: reactor)
+            try channel.pipeline.syncOperations.addHandlers(front, behind)
+            try channel.activate()
+        }.get()
+        for round in 0..<3 {
+            pair.send("round \(round)")
+            #expect(await pair.receive(7) == Array("round \(round)".utf8))
+        }
+        // One read from the tail at activation; then one after each of the three reads unless the front asked.
+        try await reactor.submit { #expect(behind.reads == (frontAsks ? 1 : 4)) }.get()
+    }
+
     /// A write larger than the socket takes at once: the channel turns unwritable past the high water mark, waits
     /// for room, and everything arrives in order; its promise completes once all bytes are in the socket.
     @Test func aLargeWriteWaitsForRoomAndArrivesWhole() async throws {
