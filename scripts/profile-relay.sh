@@ -5,8 +5,9 @@
 #   scripts/profile-relay.sh S1                       # ours: req/s and CPU µs a request (user, sys)
 #   PEER=haproxy scripts/profile-relay.sh S1          # the same for HAProxy
 #   MODE=record scripts/profile-relay.sh S2           # perf record -g of the peer -> $OUT.data (+ perf-buckets.py)
+#   MODE=syscalls scripts/profile-relay.sh S4         # system calls a request, by call (perf stat tracepoints)
 #   for r in 1 2 3; do for p in haproxy ours; do PEER=$p scripts/profile-relay.sh S1; done; done   # interleaved pairs
-# Knobs: PEER (ours|haproxy), MODE (cpu|record), SECONDS_MEASURED (8), CLAUDE_PROXY_BIN (default bin/claude-proxy),
+# Knobs: PEER (ours|haproxy), MODE (cpu|record|syscalls), SECONDS_MEASURED (8), CLAUDE_PROXY_BIN (default bin/claude-proxy),
 # BENCH_DIR (the harness, default ../shared/bench; copied to a temporary directory, removed at exit), OUT (output
 # prefix, default /tmp/profile-relay-<peer>-<scenario>).
 # Unlike run-peers.sh, h2load writes no per-request log (--log-file), so h2load itself costs less: compare peers
@@ -72,6 +73,13 @@ case "$mode" in
     record)
         perf record -F 4999 -g -p "$target" -o "$out.data" -- sleep "$seconds" > /dev/null 2>&1
         ;;
+    syscalls)
+        events=()
+        for call in read write writev readv sendmsg recvmsg sendto recvfrom epoll_wait epoll_ctl eventfd2 futex; do
+            events+=(-e "syscalls:sys_enter_$call")
+        done
+        perf stat -x, "${events[@]}" -p "$target" -o "$out.syscalls" -- sleep "$seconds" > /dev/null 2>&1
+        ;;
     cpu)
         read -r user0 sys0 < <(ticks)
         sleep "$seconds"
@@ -87,6 +95,10 @@ if [ "$mode" = cpu ]; then
         -v hz="$hz" 'BEGIN {
             n = r * t; printf "%s %s req/s %.0f  CPU µs a request %.1f = user %.1f + sys %.1f\n", s, p, r,
             (u + y) * 1e6 / hz / n, u * 1e6 / hz / n, y * 1e6 / hz / n }'
+elif [ "$mode" = syscalls ]; then
+    awk -F, -v p="$peer" -v s="$scenario" -v r="$rps" -v t="$seconds" 'BEGIN { printf "%s %s req/s %.0f  calls a request:", s, p, r }
+        /sys_enter_/ && $1 > 0 { sub(/.*sys_enter_/, "", $3); printf " %s %.2f", $3, $1 / (r * t) } END { print "" }' \
+        "$out.syscalls"
 else
     echo "$scenario $peer req/s $rps  profile: $out.data (perf script -i $out.data | scripts/perf-buckets.py)"
 fi

@@ -120,8 +120,12 @@ extension ReactorChannel: ChannelCore {
         var delivered = false
         while open, !inputClosed, reads < options.maxMessagesPerRead {
             reads += 1
-            var buffer = readBuffer.take() ?? allocator.buffer(capacity: options.readBufferSize)
-            buffer.clear()  // keeps the storage when nobody else holds it, allocates new storage otherwise
+            var buffer = readBuffer.take() ?? ByteBuffer()
+            if buffer.capacity >= readSizing.size && buffer.capacity < readSizing.size * 2 {
+                buffer.clear()  // keeps the storage when nobody else holds it, allocates new storage otherwise
+            } else {
+                buffer = allocator.buffer(capacity: readSizing.size)
+            }
             let capacity = buffer.capacity
             var failure: CInt = 0
             let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
@@ -146,6 +150,7 @@ extension ReactorChannel: ChannelCore {
                 endOfInput(afterReads: delivered)
                 return true
             }
+            readSizing.record(count)
             delivered = true
             readPending = false
             pipeline.syncOperations.fireChannelRead(NIOAny(buffer))

@@ -40,6 +40,7 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
     /// `readable()` is on the stack.
     var reading = false
     var readBuffer: ByteBuffer?
+    var readSizing = ReadSizing()
     /// Written, in order; the first `flushedCount` of them were flushed.
     var pendingWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
     var flushedCount = 0
@@ -55,7 +56,6 @@ public final class ReactorChannel: Channel, @unchecked Sendable {
         var allowRemoteHalfClosure = false
         var waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
         var maxMessagesPerRead: UInt = 4
-        var readBufferSize = 16 * 1024
     }
 
     /// Takes over `fd`, a connected socket (made non-blocking here); closing the channel closes it. Call on the

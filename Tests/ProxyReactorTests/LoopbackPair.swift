@@ -79,6 +79,8 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     var received: [UInt8] = []
+    /// The size of each read delivered.
+    var readSizes: [Int] = []
     var events: [String] = []
     var writability: [Bool] = []
     var echo = false
@@ -130,6 +132,7 @@ final class RecordingHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        readSizes.append(buffer.readableBytes)
         received += buffer.readableBytesView
         completeWaiting()
         if echo { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }

@@ -83,6 +83,32 @@ import Testing
         try await reactor.submit { #expect(behind.reads == (frontAsks ? 1 : 4)) }.get()
     }
 
+    /// What waits in the socket is read in buffers that grow while they come back full: a TLS record of 16 KB and
+    /// its overhead is not split over two reads every time.
+    @Test func fullReadsGrowTheNextRead() async throws {
+        let reactor = try Reactor(name: "read-size")
+        defer { reactor.shutdownGracefully { _ in } }
+        let pair = try await LoopbackPair.make()
+        let handler = RecordingHandler()
+        let channel = try await start(pair, on: reactor, handler: handler) {
+            try $0.syncOptions!.setOption(ChannelOptions.autoRead, value: false)
+        }
+        let size = 100 * 1024
+        pair.send(String(repeating: "x", count: size))
+        // One read asked for at a time (up to four reads of the socket each), until everything has come.
+        for _ in 0..<1000 {
+            channel.read()
+            try await reactor.scheduleTask(in: .milliseconds(5)) {}.futureResult.get()
+            if try await reactor.submit({ handler.received.count }).get() == size { break }
+        }
+        try await reactor.submit {
+            #expect(handler.received.count == size)
+            #expect(handler.readSizes.first == 16 * 1024)
+            #expect(handler.readSizes.max()! > 16 * 1024)
+            #expect(handler.readSizes.max()! <= 64 * 1024)
+        }.get()
+    }
+
     /// A write larger than the socket takes at once: the channel turns unwritable past the high water mark, waits
     /// for room, and everything arrives in order; its promise completes once all bytes are in the socket.
     @Test func aLargeWriteWaitsForRoomAndArrivesWhole() async throws {
@@ -308,5 +334,34 @@ import Testing
         #expect(!channel.isActive)
         #expect(handler.events == ["active", "inactive"])
         #expect(await pair.receivedEnd())
+    }
+}
+
+/// The read size follows what the socket has, as NIO's adaptive allocator: up after a full read, down after two
+/// small ones in a row, within 16-64 KB.
+@Suite struct ReadSizingTests {
+    @Test func fullReadsDoubleTheSizeUpToTheMaximum() {
+        var sizing = ReadSizing()
+        #expect(sizing.size == 16 * 1024)
+        sizing.record(16 * 1024)
+        #expect(sizing.size == 32 * 1024)
+        sizing.record(32 * 1024)
+        sizing.record(64 * 1024)
+        #expect(sizing.size == 64 * 1024)
+    }
+
+    @Test func twoSmallReadsInARowHalveTheSizeDownToTheMinimum() {
+        var sizing = ReadSizing()
+        sizing.record(16 * 1024)
+        sizing.record(32 * 1024)
+        sizing.record(100)
+        #expect(sizing.size == 64 * 1024)  // one small read is not yet a trend
+        sizing.record(40 * 1024)
+        sizing.record(100)
+        #expect(sizing.size == 64 * 1024)  // nor two apart
+        sizing.record(100)
+        #expect(sizing.size == 32 * 1024)
+        for _ in 0..<6 { sizing.record(100) }
+        #expect(sizing.size == 16 * 1024)
     }
 }
