@@ -96,11 +96,11 @@ $(E2E_VENV)/.installed: tests/e2e/requirements.txt
 e2e-venv: $(E2E_VENV)/.installed
 
 # Bounded: on SIGTERM pytest's teardown stops the servers it started (by PID).
-# Twice: on NIO's event loops (the default) and on our reactors (`server.io: reactor`).
+# Twice: on our reactors (`server.io: reactor`, the default) and on NIO's event loops (`server.io: nio`).
 e2e-run:
 	E2E_BIN_DIR="$$($(SWIFT) build --show-bin-path)" timeout -k 10 300 \
 		$(E2E_VENV)/bin/python -m pytest tests/e2e $(E2E_ARGS)
-	E2E_SERVER_IO=reactor E2E_BIN_DIR="$$($(SWIFT) build --show-bin-path)" timeout -k 10 300 \
+	E2E_SERVER_IO=nio E2E_BIN_DIR="$$($(SWIFT) build --show-bin-path)" timeout -k 10 300 \
 		$(E2E_VENV)/bin/python -m pytest tests/e2e $(E2E_ARGS)
 
 format:

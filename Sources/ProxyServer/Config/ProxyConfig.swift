@@ -45,7 +45,7 @@ public struct ProxyConfig: Sendable, Equatable {
             port: Int = 4000,
             tls: TLS = TLS(),
             shutdownTimeout: Duration = .seconds(30),
-            io: ServerIO = .nio
+            io: ServerIO = .reactor
         ) {
             self.host = host
             self.port = port
@@ -59,7 +59,8 @@ public struct ProxyConfig: Sendable, Equatable {
     public enum ServerIO: String, Sendable, CaseIterable {
         /// SwiftNIO's socket channels (Hummingbird's server, NIO's client bootstrap).
         case nio
-        /// `ProxyReactor`: our epoll loops and channels, one loop a core, with the same handlers on them.
+        /// `ProxyReactor` (the default): our epoll loops and channels, one loop a core, with the same handlers on
+        /// them; 5-8 % less CPU a request than NIO's for HTTP/1.1 clients (docs/benchmarks.md, session 19).
         case reactor
 
         /// The group whose loops run the sockets (one loop a core, made on first use).
