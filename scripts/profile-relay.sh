@@ -7,8 +7,8 @@
 #   MODE=record scripts/profile-relay.sh S2           # perf record -g of the peer -> $OUT.data (+ perf-buckets.py)
 #   MODE=syscalls scripts/profile-relay.sh S4         # system calls a request, by call (perf stat tracepoints)
 #   for r in 1 2 3; do for p in haproxy ours; do PEER=$p scripts/profile-relay.sh S1; done; done   # interleaved pairs
-# Knobs: PEER (ours|haproxy), MODE (cpu|record|syscalls), SECONDS_MEASURED (8), CLAUDE_PROXY_BIN (default bin/claude-proxy),
-# BENCH_DIR (the harness, default ../shared/bench; copied to a temporary directory, removed at exit), OUT (output
+# Knobs: PEER (ours|haproxy), MODE (cpu|record|syscalls), SECONDS_MEASURED (8), SERVER__IO (reactor|nio, for ours),
+# CLAUDE_PROXY_BIN (default bin/claude-proxy), BENCH_DIR (the harness, default ../shared/bench; copied to a temporary directory, removed at exit), OUT (output
 # prefix, default /tmp/profile-relay-<peer>-<scenario>).
 # Unlike run-peers.sh, h2load writes no per-request log (--log-file), so h2load itself costs less: compare peers
 # measured the same way, not these numbers with the harness's. Every process started here is stopped by PID at exit.
@@ -96,7 +96,8 @@ if [ "$mode" = cpu ]; then
             n = r * t; printf "%s %s req/s %.0f  CPU µs a request %.1f = user %.1f + sys %.1f\n", s, p, r,
             (u + y) * 1e6 / hz / n, u * 1e6 / hz / n, y * 1e6 / hz / n }'
 elif [ "$mode" = syscalls ]; then
-    awk -F, -v p="$peer" -v s="$scenario" -v r="$rps" -v t="$seconds" 'BEGIN { printf "%s %s req/s %.0f  calls a request:", s, p, r }
+    awk -F, -v p="$peer" -v s="$scenario" -v r="$rps" -v t="$seconds" '
+        BEGIN { printf "%s %s req/s %.0f  calls a request:", s, p, r }
         /sys_enter_/ && $1 > 0 { sub(/.*sys_enter_/, "", $3); printf " %s %.2f", $3, $1 / (r * t) } END { print "" }' \
         "$out.syscalls"
 else
