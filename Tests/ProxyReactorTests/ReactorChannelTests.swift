@@ -103,7 +103,7 @@ import Testing
         }
         try await reactor.submit {
             #expect(handler.received.count == size)
-            #expect(handler.readSizes.first == 16 * 1024)
+            #expect(handler.readSizes.first == 2 * 1024)
             #expect(handler.readSizes.max()! > 16 * 1024)
             #expect(handler.readSizes.max()! <= 64 * 1024)
         }.get()
@@ -338,12 +338,12 @@ import Testing
 }
 
 /// The read size follows what the socket has, as NIO's adaptive allocator: up after a full read, down after two
-/// small ones in a row, within 16-64 KB.
+/// small ones in a row, within 2-64 KB.
 @Suite struct ReadSizingTests {
     @Test func fullReadsDoubleTheSizeUpToTheMaximum() {
         var sizing = ReadSizing()
-        #expect(sizing.size == 16 * 1024)
-        sizing.record(16 * 1024)
+        #expect(sizing.size == 2 * 1024)
+        for size in [2, 4, 8, 16] { sizing.record(size * 1024) }
         #expect(sizing.size == 32 * 1024)
         sizing.record(32 * 1024)
         sizing.record(64 * 1024)
@@ -352,8 +352,7 @@ import Testing
 
     @Test func twoSmallReadsInARowHalveTheSizeDownToTheMinimum() {
         var sizing = ReadSizing()
-        sizing.record(16 * 1024)
-        sizing.record(32 * 1024)
+        for size in [2, 4, 8, 16, 32] { sizing.record(size * 1024) }
         sizing.record(100)
         #expect(sizing.size == 64 * 1024)  // one small read is not yet a trend
         sizing.record(40 * 1024)
@@ -361,7 +360,7 @@ import Testing
         #expect(sizing.size == 64 * 1024)  // nor two apart
         sizing.record(100)
         #expect(sizing.size == 32 * 1024)
-        for _ in 0..<6 { sizing.record(100) }
-        #expect(sizing.size == 16 * 1024)
+        for _ in 0..<20 { sizing.record(100) }
+        #expect(sizing.size == 2 * 1024)
     }
 }
