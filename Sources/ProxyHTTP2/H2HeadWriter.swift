@@ -76,11 +76,28 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
                 UnsafeMutableRawPointer(start).copyMemory(from: $0.baseAddress!, byteCount: valueLength)
             }
         }
+        let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         appendEntry(
             nghttp2_nv(
                 name: UnsafeMutablePointer(mutating: name.utf8Start), value: nil, namelen: name.utf8CodeUnitCount,
-                valuelen: valueLength, flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue)),
+                valuelen: valueLength, flags: UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue) | Self.indexing(nameBytes)),
             byteCount: valueLength)
+    }
+
+    /// Fields whose value is new in every message: a request's id (ours, Anthropic's) and Cloudflare's ray. HPACK's
+    /// dynamic table would take each in, evicting the fields that do repeat to make room (so they are sent and taken
+    /// in again too), and nghttp2's encoder walks every entry of a name's hash bucket on each lookup: with one id
+    /// a response, `nghttp2_hd_deflate_hd_bufs` was 15 % of an HTTP/2 relay whose 300 client connections each carried
+    /// one request at a time. Sent as never-indexed literals, they leave the table to what repeats.
+    static func indexing(_ lowercasedName: UnsafeRawBufferPointer) -> UInt8 {
+        let unique: Bool
+        switch lowercasedName.count {
+        case 6: unique = lowercasedName.elementsEqual(FieldBytes.bytes("cf-ray"))
+        case 10: unique = lowercasedName.elementsEqual(FieldBytes.bytes("request-id"))
+        case 12: unique = lowercasedName.elementsEqual(FieldBytes.bytes("x-request-id"))
+        default: unique = false
+        }
+        return unique ? UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) : UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)
     }
 
     /// A field from bytes; the name lower-cased (HTTP/2 names are lower case on the wire).
@@ -105,7 +122,7 @@ public struct H2HeadWriter: ~Copyable, H2FieldSink {
         appendEntry(
             nghttp2_nv(
                 name: nil, value: nil, namelen: nameLength, valuelen: valueLength,
-                flags: UInt8(NGHTTP2_NV_FLAG_NONE.rawValue)),
+                flags: Self.indexing(UnsafeRawBufferPointer(start: start, count: nameLength))),
             byteCount: nameLength + valueLength)
     }
 

@@ -71,6 +71,34 @@ final class H2Pair {
         H2Field(":path", "/v1/messages"),
     ]
 
+    /// A field new in every response (a request id) is sent as a never-indexed literal: the encoder's table keeps
+    /// what repeats and does not grow, or churn, with the ids; the client still reads every id.
+    @Test(arguments: ["x-request-id", "request-id", "cf-ray"])
+    func idsNewInEveryResponseAreNotIndexed(name: String) throws {
+        let pair = try H2Pair()
+        var sizes: [Int] = []
+        for index in 0..<40 {
+            let stream = try pair.client.submitRequest(Self.get, endStream: true)
+            pair.pump()
+            try pair.server.submitResponse(streamID: stream, endStream: true) { head in
+                head.add(static: ":status", "200")
+                head.add(static: "x-claude-proxy-account", "account-1")
+                name.utf8.withContiguousStorageIfAvailable { name in
+                    "req_\(index)_0123456789abcdef".utf8.withContiguousStorageIfAvailable { value in
+                        head.add(name: UnsafeRawBufferPointer(name), value: UnsafeRawBufferPointer(value))
+                    }
+                }
+            }
+            pair.pump()
+            #expect(
+                H2Pair.heads(of: pair.clientEvents, stream: stream).first?.contains(
+                    H2Field(name, "req_\(index)_0123456789abcdef")) == true)
+            sizes.append(pair.server.encoderTableSize)
+        }
+        // The account field, indexed once: 32 + its name and value (RFC 7541 §4.1).
+        #expect(sizes.allSatisfy { $0 == 32 + 22 + 9 })
+    }
+
     @Test func requestAndResponse() throws {
         let pair = try H2Pair()
         let stream = try pair.client.submitRequest(Self.get + [H2Field("x-api-key", "k")], endStream: true)
