@@ -270,10 +270,10 @@ public final class H2Session {
         try submitResponse(streamID: streamID, endStream: endStream) { head in head.add(fields) }
     }
 
-    /// The same with the head written by `head` straight into the session's head space.
     /// Bytes in the HPACK encoder's dynamic table (RFC 7541 §4.1 sizes): what the heads sent so far left indexed.
     var encoderTableSize: Int { nghttp2_session_get_hd_deflate_dynamic_table_size(handle) }
 
+    /// The same with the head written by `head` straight into the session's head space.
     public func submitResponse(
         streamID: Int32, endStream: Bool, head: (inout H2HeadWriter) -> Void
     ) throws(H2Error) {

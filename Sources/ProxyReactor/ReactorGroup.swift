@@ -5,8 +5,8 @@ import NIOCore
 /// Several reactors, one thread each, as one NIO `EventLoopGroup`: the front door accepts on all of them and each
 /// keeps its own upstream pools, so a request's client and upstream connections share a thread.
 public final class ReactorGroup: EventLoopGroup, Sendable {
-    public let reactors: [Reactor]
-    private let cursor = NIOLockedValueBox(0)
+    public var reactors: [Reactor] { rotation.reactors }
+    private let rotation: Rotation
 
     public init(count: Int, name: String = "claude-proxy-io") throws(IOError) {
         precondition(count > 0, "a group needs a reactor")
@@ -19,7 +19,7 @@ public final class ReactorGroup: EventLoopGroup, Sendable {
                 throw error
             }
         }
-        self.reactors = reactors
+        rotation = Rotation(reactors)
     }
 
     /// One reactor a core, made on first use and never stopped: the server's loops, as NIO's own singleton group.
@@ -34,13 +34,7 @@ public final class ReactorGroup: EventLoopGroup, Sendable {
     /// The reactor whose thread calls, if any.
     public var current: Reactor? { reactors.first { $0.inEventLoop } }
 
-    public func next() -> any EventLoop {
-        reactors[
-            cursor.withLockedValue { index in
-                defer { index = (index + 1) % reactors.count }
-                return index
-            }]
-    }
+    public func next() -> any EventLoop { rotation.next() }
 
     public func any() -> any EventLoop { current ?? next() }
 

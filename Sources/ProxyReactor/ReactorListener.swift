@@ -2,7 +2,6 @@ import CEpoll
 import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
-import Synchronization
 
 /// A listening TCP socket accepted from on several reactors at once: each watches it (`EPOLLEXCLUSIVE`, so one of
 /// them wakes per connection) and hands what it accepts, non-blocking, to `accepted` on the thread of the reactor
@@ -173,19 +172,5 @@ private final class Acceptor: ReactorSource, @unchecked Sendable {
             resume = nil
             do { try start() } catch { failed(error) }
         }
-    }
-}
-
-/// The reactors in turn, shared by a listener's acceptors.
-private final class Rotation: Sendable {
-    private let reactors: [Reactor]
-    private let counter = Atomic<UInt>(0)
-
-    init(_ reactors: [Reactor]) {
-        self.reactors = reactors
-    }
-
-    func next() -> Reactor {
-        reactors[Int(counter.add(1, ordering: .relaxed).oldValue % UInt(reactors.count))]
     }
 }

@@ -36,7 +36,7 @@ final class ReactorFrontDoor<ChildChannel: ServerChildChannel>: Service, Sendabl
 
     func run() async throws {
         let (host, port) = address
-        guard let bindAddress = try HostResolver.resolve(host: host, port: port).first else { return }
+        let bindAddress = try HostResolver.resolve(host: host, port: port)[0]  // never empty: it throws instead
         let (values, continuation) = AsyncStream.makeStream(of: ChildChannel.Value.self)
         let listener = try await ReactorListener.listen(
             on: bindAddress, backlog: Self.backlog, reactors: group.reactors, limit: limit,
