@@ -6,6 +6,16 @@ public enum TLSUserEvent: Equatable, Sendable {
     case handshakeCompleted(negotiatedProtocol: String?)
 }
 
+/// The protocol handler right behind a `TLSHandler`, linked to it (`TLSHandler.link`): plaintext comes to it by a
+/// direct call instead of through the pipeline, and it writes, flushes and asks for reads with the handler's own
+/// methods. Nothing may stand between the two in the pipeline while they are linked.
+public protocol TLSPlaintextReceiver: AnyObject {
+    /// The plaintext of one socket read (as `channelRead` would pass it).
+    func plaintextRead(_ plaintext: ByteBuffer)
+    /// The socket read is over (as `channelReadComplete`).
+    func plaintextReadComplete()
+}
+
 /// A thin NIO shell around a `TLSSession`: ciphertext from the socket goes into the session, plaintext goes up
 /// the pipeline; plaintext from above is encrypted and written down. Everything it decides comes from the
 /// session's result values.
@@ -87,7 +97,50 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// the handler and its context until `handlerRemoved` lets go of it (a flush queued by then still runs).
     private var deferredFlush: (() -> Void)?
 
+    /// Linked: the handler behind takes plaintext from here directly (`TLSPlaintextReceiver`). Held strongly (a
+    /// weak reference would give it a side table, and each of its retains the runtime's slow path) and let go of
+    /// when either handler leaves the pipeline.
+    private var receiver: (any TLSPlaintextReceiver)?
+    /// This handler's context while it is in the pipeline, for the linked handler's direct writes.
+    private var context: ChannelHandlerContext?
+
+    /// Plaintext goes to `receiver` by a direct call from now on, and its writes come through `writePlaintext`,
+    /// `flushPlaintext` and `readOnward`: each one hop of the pipeline (and its `NIOAny` and retains) the fewer. The
+    /// receiver must be the next handler in the pipeline, with none between; it calls `unlink` when it leaves.
+    public func link(_ receiver: any TLSPlaintextReceiver) {
+        guard context != nil else { return }
+        self.receiver = receiver
+    }
+
+    public func unlink() {
+        receiver = nil
+    }
+
+    /// `write(context:data:promise:)` for the linked handler: queued for the next flush.
+    public func writePlaintext(_ plaintext: ByteBuffer) {
+        queue(plaintext, promise: nil)
+    }
+
+    /// `flush(context:)` for the linked handler.
+    public func flushPlaintext() {
+        guard let context else { return }
+        flush(context: context)
+    }
+
+    /// A read asked for by the linked handler, passed on towards the socket.
+    public func readOnward() {
+        if let socket { socket.read0() } else { context?.read() }
+    }
+
+    /// Set before the handler is added, and only when it is the first in the pipeline (the socket's own, right
+    /// behind the head): ciphertext writes, flushes and the linked handler's reads then go to the channel's core
+    /// directly, as the pipeline's head would pass them, a hop of the pipeline the fewer each.
+    public var firstInPipeline = false
+    private var socket: (any ChannelCore)?
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if firstInPipeline { socket = context.channel._channelCore }
         allocator = context.channel.allocator
         deferredFlush = { [self] in
             flushScheduled = false
@@ -101,6 +154,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         deferredFlush = nil
+        receiver = nil
+        self.context = nil
+        socket = nil
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -167,7 +223,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Only when there is something to flush: an empty flush still passes the pipeline's head and the socket's
         // checks, once per read.
         if ciphertextUnflushed { flushSocket(context) }
-        context.fireChannelReadComplete()
+        if let receiver {
+            receiver.plaintextReadComplete()
+        } else {
+            context.fireChannelReadComplete()
+        }
         readDuringHandshake(context: context)
     }
 
@@ -217,7 +277,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         while true {
             // SSL_read copies a record piecewise: a new buffer only once this one is full.
             if plaintext.writableBytes == 0 {
-                context.fireChannelRead(wrapInboundOut(plaintext))
+                passOn(plaintext, context)
                 plaintext = allocator.buffer(capacity: capacity)
             }
             var result = TLSSession.ReadResult.wantRead
@@ -233,7 +293,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // After a record, nothing left in OpenSSL's input means the next SSL_read could only say "want
                 // read": it is not called (one call into OpenSSL per record, not one more per socket read).
                 if plaintext.readableBytes > 0 {
-                    context.fireChannelRead(wrapInboundOut(plaintext))
+                    passOn(plaintext, context)
                     if plaintext.capacity <= Self.spareCiphertextLimit { spare = plaintext }
                 } else {
                     // A read that completed no record (part of a large one): keep the buffer for the next.
@@ -242,14 +302,22 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 }
                 return
             case .closed:
-                if plaintext.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(plaintext)) }
+                if plaintext.readableBytes > 0 { passOn(plaintext, context) }
                 peerClosed(context: context)
                 return
             case .failed(let error):
-                if plaintext.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(plaintext)) }
+                if plaintext.readableBytes > 0 { passOn(plaintext, context) }
                 fail(context: context, error)
                 return
             }
+        }
+    }
+
+    private func passOn(_ plaintext: ByteBuffer, _ context: ChannelHandlerContext) {
+        if let receiver {
+            receiver.plaintextRead(plaintext)
+        } else {
+            context.fireChannelRead(wrapInboundOut(plaintext))
         }
     }
 
@@ -273,7 +341,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: - Outbound
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let plaintext = unwrapOutboundIn(data)
+        queue(unwrapOutboundIn(data), promise: promise)
+    }
+
+    /// Plaintext kept for the next flush, which encrypts it with what came before it.
+    private func queue(_ plaintext: ByteBuffer, promise: EventLoopPromise<Void>?) {
         switch state {
         case .handshaking, .active:
             unflushed.append((plaintext, promise))
@@ -443,7 +515,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func flushSocket(_ context: ChannelHandlerContext) {
         ciphertextUnflushed = false
-        context.flush()
+        if let socket { socket.flush0() } else { context.flush() }
     }
 
     private func encryptCoalesced() -> OpenSSLError? {
@@ -484,7 +556,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func write(_ ciphertext: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         ciphertextUnflushed = true
-        context.write(wrapOutboundOut(ciphertext), promise: promise)
+        if let socket {
+            socket.write0(wrapOutboundOut(ciphertext), promise: promise)
+        } else {
+            context.write(wrapOutboundOut(ciphertext), promise: promise)
+        }
         if ciphertext.capacity <= Self.spareCiphertextLimit { spareCiphertext = ciphertext }
     }
 

@@ -174,6 +174,7 @@ public final class UpstreamPool: Sendable {
                 let session = try tls.makeClientSession(serverName: origin.host)
                 let tlsHandler = TLSHandler(session: session)
                 tlsHandler.defersFlushes = false  // the HTTP/2 handler flushes once per loop turn itself
+                tlsHandler.firstInPipeline = true
                 try operations.addHandler(tlsHandler)
                 try operations.addHandler(
                     RequireH2(origin: origin, logger: pool.logger, onNegotiated: configuration.onNegotiated))

@@ -34,6 +34,37 @@ final class SlowSocket: ChannelOutboundHandler {
     }
 }
 
+/// Stands for the handler behind TLS that links itself (`HTTP1DirectPath`).
+final class PlaintextRecorder: TLSPlaintextReceiver {
+    var received = ""
+    var readsCompleted = 0
+
+    func plaintextRead(_ plaintext: ByteBuffer) {
+        received += String(buffer: plaintext)
+    }
+
+    func plaintextReadComplete() {
+        readsCompleted += 1
+    }
+}
+
+/// Counts the writes and flushes that pass it.
+final class WriteCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var writes = 0
+    var flushes = 0
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        writes += 1
+        context.write(data, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        flushes += 1
+        context.flush()
+    }
+}
+
 @Suite struct TLSHandlerTests {
     /// A server `TLSHandler` on an EmbeddedChannel behind a `SlowSocket`, handshaken with a client session;
     /// `above` (if any) sits behind the handler.
@@ -189,6 +220,72 @@ final class SlowSocket: ChannelOutboundHandler {
         while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
         try early.wait()
         #expect(decrypt(fromServer, with: client).data == Array("early".utf8))
+    }
+
+    /// A handler linked to the TLS handler (the HTTP/1.1 direct path) gets plaintext by a direct call, not through
+    /// the pipeline, and its writes leave encrypted; once unlinked, plaintext goes up the pipeline again.
+    @Test func aLinkedReceiverTakesPlaintextAndWritesDirectly() throws {
+        let (channel, socket, client) = try connectedChannel()
+        let tls = try channel.pipeline.syncOperations.handler(type: TLSHandler.self)
+        let receiver = PlaintextRecorder()
+        func send(_ text: String) throws {
+            _ = Array(text.utf8).withUnsafeBytes { client.writePlaintext($0) }
+            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+        }
+
+        try send("before")
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "before")
+
+        tls.link(receiver)
+        try send("linked")
+        #expect(receiver.received == "linked")
+        #expect(receiver.readsCompleted == 1)
+        #expect(try channel.readInbound(as: ByteBuffer.self) == nil, "nothing went up the pipeline")
+
+        tls.writePlaintext(ByteBuffer(string: "reply"))
+        #expect(socket.held.isEmpty, "nothing is encrypted before the flush")
+        tls.flushPlaintext()
+        channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
+        socket.release()
+        #expect(decrypt(socket.delivered, with: client).data == Array("reply".utf8))
+
+        tls.unlink()
+        try send("after")
+        #expect(receiver.received == "linked")
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "after")
+    }
+
+    /// First in the pipeline, the handler writes and flushes ciphertext to the channel's core itself: a handler put
+    /// in front of it (which the set-up never does) sees none of it, and the client still gets every byte.
+    @Test(arguments: [true, false])
+    func firstInPipelineWritesStraightToTheSocket(first: Bool) throws {
+        let certificates = try TestCertificates()
+        defer { certificates.remove() }
+        let channel = EmbeddedChannel()
+        let front = WriteCounter()
+        let handler = TLSHandler(session: try certificates.serverContext().makeServerSession())
+        handler.firstInPipeline = first
+        try channel.pipeline.syncOperations.addHandlers(front, handler)
+        try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
+        let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
+        var fromServer: [UInt8] = []
+        for _ in 0..<10 where client.handshake() != .complete {
+            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+            while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
+            fromServer.withUnsafeBytes { client.receiveCiphertext($0) }
+            fromServer = []
+        }
+        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+        let written = channel.writeAndFlush(ByteBuffer(string: "response"))
+        channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
+        try written.wait()
+        while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
+        #expect(decrypt(fromServer, with: client).data == Array("response".utf8))
+        if first {
+            #expect(front.writes == 0 && front.flushes == 0)
+        } else {
+            #expect(front.writes > 0 && front.flushes > 0)
+        }
     }
 
     @Test func handshakeTimeoutClosesTheChannel() throws {

@@ -43,6 +43,7 @@ public struct FrontDoorChannel: ServerChildChannel {
         do {
             let session = try tls.contexts.current.makeServerSession()
             let handler = TLSHandler(session: session, handshakeTimeout: tls.handshakeTimeout, logger: logger)
+            handler.firstInPipeline = true  // the channel is new: nothing stands before it
             try channel.pipeline.syncOperations.addHandlers(handler, waiter)
         } catch {
             logger.error("TLS session not created", metadata: ["error": "\(error)"])

@@ -1,5 +1,6 @@
 import NIOCore
 import ProxyHTTP2
+import ProxyTLS
 
 /// The relay's fast path for HTTP/1.1 read straight from the bytes: in front of NIO's HTTP/1.1 codec, a plain `/v1`
 /// request (`HTTP1DirectHead`) is read here, given to the relay (`FastRelay`), and its response written here as
@@ -16,7 +17,9 @@ import ProxyHTTP2
 /// read.
 ///
 /// The connection's clock (idle timeout, graceful shutdown) stays with `HTTP1FastPath`, which hears from here.
-final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RelayConnection {
+final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RelayConnection,
+    TLSPlaintextReceiver
+{
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -67,6 +70,11 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     private var clock: HTTP1FastPath?
     private var headTimer: RequestHeadTimer?
     private var context: ChannelHandlerContext?
+    /// The TLS handler in front, linked at the first read (`TLSPlaintextReceiver`): plaintext, writes, flushes and
+    /// reads pass between the two by direct calls. Not at `handlerAdded`: `ALPNWaiter` stands between them until
+    /// it has replayed what came with the handshake, which must come first.
+    private var tls: TLSHandler?
+    private var linkTried = false
 
     init(relay: FastRelay, limits: HTTP1DirectHead.Limits) {
         self.relay = relay
@@ -107,6 +115,8 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
 
     /// Also how a closed connection is heard of: the pipeline's handlers are removed when the channel closes.
     func handlerRemoved(context: ChannelHandlerContext) {
+        tls?.unlink()
+        tls = nil
         clientGone()
         clock?.direct = nil
         clock = nil
@@ -133,14 +143,37 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
     // MARK: - Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !linkTried {
+            linkTried = true
+            // The front door puts this handler right behind TLS (once `ALPNWaiter` has left, as it does after the
+            // replay this read may be part of).
+            if let tls = try? context.pipeline.syncOperations.handler(type: TLSHandler.self) {
+                tls.link(self)
+                self.tls = tls
+            }
+        }
+        arrived(unwrapInboundIn(data), context)
+    }
+
+    func plaintextRead(_ plaintext: ByteBuffer) {
+        guard let context else { return }
+        arrived(plaintext, context)
+    }
+
+    func plaintextReadComplete() {
+        guard let context else { return }
+        channelReadComplete(context: context)
+    }
+
+    private func arrived(_ plaintext: ByteBuffer, _ context: ChannelHandlerContext) {
         if case .passingThrough = state {
             forwardedSinceReadComplete = true
-            context.fireChannelRead(data)
+            context.fireChannelRead(wrapInboundOut(plaintext))
             return
         }
         clock?.touch()
         headTimer?.bytesArrived()
-        var bytes = unwrapInboundIn(data)
+        var bytes = plaintext
         if buffer.readableBytes == 0 {
             buffer = bytes
         } else {
@@ -302,7 +335,16 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
         case .awaitingHead, .receiving, .discarding, .passingThrough:
             break
         }
-        context.read()
+        if let tls { tls.readOnward() } else { context.read() }
+    }
+
+    /// Response bytes towards the client: to the linked TLS handler directly, or down the pipeline.
+    private func send(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) {
+        if let tls { tls.writePlaintext(bytes) } else { context.write(wrapOutboundOut(bytes), promise: nil) }
+    }
+
+    private func flushOut(_ context: ChannelHandlerContext) {
+        if let tls { tls.flushPlaintext() } else { context.flush() }
     }
 
     // MARK: - The relay's side (HTTP1RelayConnection)
@@ -318,34 +360,34 @@ final class HTTP1DirectPath: ChannelDuplexHandler, RemovableChannelHandler, HTTP
                 fields, adding: added, endStream: endStream, close: closeAfterExchange, into: &head)
         else { throw ChannelError.inappropriateOperationForState }
         self.framing = framing
-        context.write(wrapOutboundOut(head), promise: nil)
+        send(head, context)
         if head.capacity <= 2048 { spareHead = head }
         if endStream {
             end(context)
         } else {
-            context.flush()
+            flushOut(context)
         }
     }
 
     func write(_ exchange: Int, _ bytes: ByteBuffer, endStream: Bool) -> Bool {
         guard exchange == self.exchange, let context else { return false }
         if case .length = framing {
-            if bytes.readableBytes > 0 { context.write(wrapOutboundOut(bytes), promise: nil) }
+            if bytes.readableBytes > 0 { send(bytes, context) }
         } else {
             var framed = allocator.buffer(capacity: bytes.readableBytes + 16)
             HTTP1ResponseWriter.body(bytes, framing: framing, last: endStream, into: &framed)
-            if framed.readableBytes > 0 { context.write(wrapOutboundOut(framed), promise: nil) }
+            if framed.readableBytes > 0 { send(framed, context) }
         }
         if endStream {
             end(context)
             return true
         }
-        context.flush()
+        flushOut(context)
         return context.channel.isWritable
     }
 
     private func end(_ context: ChannelHandlerContext) {
-        context.flush()
+        flushOut(context)
         headTimer?.responseEnded()
         clock?.touch()
         exchange &+= 1
