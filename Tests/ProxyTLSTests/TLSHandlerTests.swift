@@ -97,6 +97,18 @@ final class WriteCounter: ChannelOutboundHandler {
         return (channel, socket, client)
     }
 
+    /// Handshakes `client` with the server handler on an `EmbeddedChannel` whose writes are read back from it, up
+    /// to and including the client's Finished.
+    func handshake(_ client: TLSSession, over channel: EmbeddedChannel) throws {
+        for _ in 0..<10 where client.handshake() != .complete {
+            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+            var fromServer: [UInt8] = []
+            while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
+            fromServer.withUnsafeBytes { client.receiveCiphertext($0) }
+        }
+        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
+    }
+
     func decrypt(_ bytes: [UInt8], with client: TLSSession) -> (data: [UInt8], closeNotify: Bool) {
         bytes.withUnsafeBytes { client.receiveCiphertext($0) }
         var data: [UInt8] = []
@@ -209,14 +221,8 @@ final class WriteCounter: ChannelOutboundHandler {
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         let early = channel.writeAndFlush(ByteBuffer(string: "early"))
         let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
+        try handshake(client, over: channel)
         var fromServer: [UInt8] = []
-        for _ in 0..<10 where client.handshake() != .complete {
-            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
-            while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
-            fromServer.withUnsafeBytes { client.receiveCiphertext($0) }
-            fromServer = []
-        }
-        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
         while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
         try early.wait()
         #expect(decrypt(fromServer, with: client).data == Array("early".utf8))
@@ -268,14 +274,8 @@ final class WriteCounter: ChannelOutboundHandler {
         try channel.pipeline.syncOperations.addHandlers(front, handler)
         try channel.connect(to: .init(ipAddress: "127.0.0.1", port: 443)).wait()
         let client = try certificates.clientContext().makeClientSession(serverName: "localhost")
+        try handshake(client, over: channel)
         var fromServer: [UInt8] = []
-        for _ in 0..<10 where client.handshake() != .complete {
-            try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
-            while let out = try channel.readOutbound(as: ByteBuffer.self) { fromServer += out.readableBytesView }
-            fromServer.withUnsafeBytes { client.receiveCiphertext($0) }
-            fromServer = []
-        }
-        try channel.writeInbound(ByteBuffer(bytes: client.takeCiphertext()))
         let written = channel.writeAndFlush(ByteBuffer(string: "response"))
         channel.embeddedEventLoop.run()  // the flush waits for the end of the loop turn
         try written.wait()
