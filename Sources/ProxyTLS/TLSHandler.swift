@@ -451,22 +451,24 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         ciphertext.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { target in
             session.encrypt(into: target) {
                 let last = batch.count - 1
-                for (index, (plaintext, written)) in batch.enumerated() {
-                    if let written {
+                // By index, each buffer read in place: a `for` over the elements copied each one, a retain and a
+                // release of its storage and of its promise.
+                for index in batch.indices {
+                    if let written = batch[index].1 {
                         if promise == nil { promise = written } else { morePromises.append(written) }
                     }
                     guard failure == nil else { continue }
-                    if coalesced.readableBytes + plaintext.readableBytes > Self.recordSize {
+                    let size = batch[index].0.readableBytes
+                    if coalesced.readableBytes + size > Self.recordSize {
                         failure = encryptCoalesced()
                     }
                     if failure == nil {
                         // Large, or last with nothing gathered before it (an HTTP/2 flush is one buffer): nothing
                         // would join it in a record, so it is not copied first.
-                        if plaintext.readableBytes >= Self.recordSize || (index == last && coalesced.readableBytes == 0)
-                        {
-                            failure = plaintext.withUnsafeReadableBytes { session.writePlaintext($0) }
+                        if size >= Self.recordSize || (index == last && coalesced.readableBytes == 0) {
+                            failure = batch[index].0.withUnsafeReadableBytes { session.writePlaintext($0) }
                         } else {
-                            coalesced.writeImmutableBuffer(plaintext)
+                            coalesced.writeImmutableBuffer(batch[index].0)
                         }
                     }
                 }
