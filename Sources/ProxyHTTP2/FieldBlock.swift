@@ -80,15 +80,7 @@ public struct FieldBlock: @unchecked Sendable {
 
     /// The first value of the field with this name (either in any case), as a string.
     public func value(named name: String) -> String? {
-        var name = name
-        return name.withUTF8 { name in
-            withFields { reader in
-                for index in 0..<reader.count where FieldBytes.equalsBothFolded(reader.name(index), name) {
-                    return reader.valueString(index)
-                }
-                return nil
-            }
-        }
+        withFields { $0.value(named: name) }
     }
 
     /// The pseudo-fields an HTTP/1.1 request line carries, whose names are not among a head's bytes.
@@ -296,6 +288,17 @@ public struct FieldReader {
 
     public func valueString(_ index: Int) -> String {
         FieldText.string(value(index))
+    }
+
+    /// The first value of the field with this name (either in any case), as a string.
+    public func value(named name: String) -> String? {
+        var name = name
+        return name.withUTF8 { name in
+            for index in 0..<count where FieldBytes.equalsBothFolded(self.name(index), name) {
+                return valueString(index)
+            }
+            return nil
+        }
     }
 }
 

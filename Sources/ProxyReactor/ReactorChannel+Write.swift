@@ -96,14 +96,14 @@ extension ReactorChannel: ReactorSource {
             var offered = 0
             var used = 0
             for index in 0..<count {
-                let bytes = pendingWrites[index].buffer.readableBytesView
-                guard !bytes.isEmpty else { continue }
-                bytes.withUnsafeBytes {
+                // Read in place: a view of the buffer is a copy of it (a retain and a release).
+                pendingWrites[index].buffer.withUnsafeReadableBytes { bytes in
+                    guard !bytes.isEmpty else { return }
                     vectors[used] = iovec(
-                        iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count)
+                        iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
+                    used += 1
+                    offered += bytes.count
                 }
-                used += 1
-                offered += bytes.count
             }
             guard used > 0 else { return (0, false) }
             // The buffers stay alive (and unmoved) in `pendingWrites` during the call. A peer that is gone is an EPIPE
@@ -140,10 +140,17 @@ extension ReactorChannel: ReactorSource {
             done += 1
         }
         guard done > 0 else { return [] }
-        // Most writes carry no promise (a pipeline's flushes): then no array is made.
-        let written = pendingWrites[..<done]
-        let promises = written.contains { $0.promise != nil } ? written.map(\.promise) : []
-        pendingWrites.removeFirst(done)
+        // Most writes carry no promise (a pipeline's flushes): then no array is made. Read by index: a slice of the
+        // writes shared their storage, so removing them copied the rest into new storage on every write.
+        var promises: [EventLoopPromise<Void>?] = []
+        if (0..<done).contains(where: { pendingWrites[$0].promise != nil }) {
+            promises = (0..<done).map { pendingWrites[$0].promise }
+        }
+        if done == pendingWrites.count {
+            pendingWrites.removeAll(keepingCapacity: true)
+        } else {
+            pendingWrites.removeFirst(done)
+        }
         flushedCount -= done
         return promises
     }

@@ -25,11 +25,19 @@ public final class ProxyMetrics: Sendable {
         var status: Int
         var account: String
         var model: String
+
+        func matches(status: Int, account: String, model: String) -> Bool {
+            self.status == status && self.account == account && self.model == model
+        }
     }
 
     struct TokenKey: Hashable {
         var account: String
         var client: String
+
+        func matches(account: String, client: String) -> Bool {
+            self.account == account && self.client == client
+        }
     }
 
     /// The four `tokens_total` series of one account and client key, found with one lookup.
@@ -38,6 +46,16 @@ public final class ProxyMetrics: Sendable {
         let output: Counter
         let cacheCreation: Counter
         let cacheRead: Counter
+
+        func add(_ usage: Usage) {
+            func add(_ value: Int, to counter: Counter) {
+                if value > 0 { counter.increment(by: Int64(value)) }
+            }
+            add(usage.inputTokens, to: input)
+            add(usage.outputTokens, to: output)
+            add(usage.cacheCreationInputTokens, to: cacheCreation)
+            add(usage.cacheReadInputTokens, to: cacheRead)
+        }
     }
 
     struct PerRequest {
@@ -111,21 +129,12 @@ public final class ProxyMetrics: Sendable {
     func requestFinished(
         status: Int, account: String, model: String, usage: Usage, client: String, at now: Date = Date()
     ) {
-        let (counter, tokenCounters) = perRequest.withLock { state -> (Counter, TokenCounters?) in
+        // Counted under the lock, in place: the series found are not copied out (a retain and release each).
+        perRequest.withLock { state in
             state.recent.add(errors: status >= 500 || status == 429 ? 1 : 0, tokens: usage, at: now)
-            let counter = state.requestCounter(status: status, account: account, model: model, registry: registry)
-            guard usage != Usage() else { return (counter, nil) }
-            return (counter, state.tokenCounters(account: account, client: client, registry: registry))
+            state.countRequest(status: status, account: account, model: model, registry: registry)
+            if usage != Usage() { state.countTokens(usage, account: account, client: client, registry: registry) }
         }
-        counter.increment()
-        guard let tokenCounters else { return }
-        func add(_ value: Int, to counter: Counter) {
-            if value > 0 { counter.increment(by: Int64(value)) }
-        }
-        add(usage.inputTokens, to: tokenCounters.input)
-        add(usage.outputTokens, to: tokenCounters.output)
-        add(usage.cacheCreationInputTokens, to: tokenCounters.cacheCreation)
-        add(usage.cacheReadInputTokens, to: tokenCounters.cacheRead)
     }
 
     /// The dashboard's per-minute traffic of the last hour.
@@ -147,11 +156,13 @@ public final class ProxyMetrics: Sendable {
 extension ProxyMetrics.PerRequest {
     /// Labelled series are made on first use and kept: later requests pay one dictionary lookup, or none when their
     /// labels are the last request's.
-    mutating func requestCounter(
-        status: Int, account: String, model: String, registry: PrometheusCollectorRegistry
-    ) -> Counter {
+    mutating func countRequest(status: Int, account: String, model: String, registry: PrometheusCollectorRegistry) {
+        // Compared where it is kept: binding the last series to a name copied its key and counter.
+        if lastRequest?.key.matches(status: status, account: account, model: model) == true {
+            lastRequest?.counter.increment()
+            return
+        }
         let key = ProxyMetrics.RequestKey(status: status, account: account, model: model)
-        if let last = lastRequest, last.key == key { return last.counter }
         let counter: Counter
         if let existing = requests[key] {
             counter = existing
@@ -163,29 +174,35 @@ extension ProxyMetrics.PerRequest {
             requests[key] = counter
         }
         lastRequest = (key, counter)
-        return counter
+        counter.increment()
     }
 
-    mutating func tokenCounters(
+    mutating func countTokens(_ usage: Usage, account: String, client: String, registry: PrometheusCollectorRegistry) {
+        if lastTokens?.key.matches(account: account, client: client) != true {
+            let key = ProxyMetrics.TokenKey(account: account, client: client)
+            let counters: ProxyMetrics.TokenCounters
+            if let existing = tokens[key] {
+                counters = existing
+            } else {
+                counters = Self.makeTokenCounters(account: account, client: client, registry: registry)
+                tokens[key] = counters
+            }
+            lastTokens = (key, counters)
+        }
+        lastTokens?.counters.add(usage)
+    }
+
+    private static func makeTokenCounters(
         account: String, client: String, registry: PrometheusCollectorRegistry
     ) -> ProxyMetrics.TokenCounters {
-        let key = ProxyMetrics.TokenKey(account: account, client: client)
-        if let last = lastTokens, last.key == key { return last.counters }
-        if let existing = tokens[key] {
-            lastTokens = (key, existing)
-            return existing
-        }
         func counter(_ kind: String) -> Counter {
             registry.makeCounter(
                 descriptor: ProxyMetrics.descriptor(
                     "tokens_total", "Tokens reported in responses' usage, by account, client key and type"),
                 labels: [("account", account), ("client_key", client), ("type", kind)])
         }
-        let made = ProxyMetrics.TokenCounters(
+        return ProxyMetrics.TokenCounters(
             input: counter("input"), output: counter("output"), cacheCreation: counter("cache_creation"),
             cacheRead: counter("cache_read"))
-        tokens[key] = made
-        lastTokens = (key, made)
-        return made
     }
 }

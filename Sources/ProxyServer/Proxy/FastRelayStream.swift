@@ -167,8 +167,11 @@ final class FastRelayStream: H2InterceptedStreamDelegate, H2ClientStreamDelegate
             }
         }
         shared.relay.metrics?.upstreamAnswered(after: RelayRecord.duration(.now() - sentAt))
-        let rateLimit = shared.relay.balancer.record(status: status, for: account) { name in
-            response.value(named: name)?.trimmingCharacters(in: .whitespaces)
+        // Looked up through a reader lent for the call: the closure reading `response` itself copied the block.
+        let rateLimit = response.withFields { head in
+            shared.relay.balancer.record(status: status, for: account) { name in
+                head.value(named: name)?.trimmingCharacters(in: .whitespaces)
+            }
         }
         if let rateLimit { shared.relay.usage?.record(rateLimit: rateLimit, for: account) }
         if ProxyRelay.isRetryable(status), shared.relay.maxRetries > 0 {

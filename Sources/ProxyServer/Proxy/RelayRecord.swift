@@ -165,7 +165,10 @@ enum RequestModel {
     /// no lock is shared between loops; bounded, as the names are the clients' to choose.
     static func interned(_ bytes: UnsafeRawBufferPointer) -> String {
         let table = perThread.currentOrMade(Names.init)
-        for name in table.names where FieldText.equals(name, bytes) { return name }
+        // By index: a `for … in` over the names retained the array and each name it went past.
+        for index in table.names.indices where FieldText.equals(table.names[index], bytes) {
+            return table.names[index]
+        }
         let name = String(decoding: bytes, as: UTF8.self)
         if table.names.count < internLimit { table.names.append(name) }
         return name
