@@ -27,9 +27,9 @@ public final class Reactor: EventLoop, @unchecked Sendable {
     private var thread = pthread_t()
 
     // The loop thread's own state.
-    private var tasks: [() -> Void] = []
+    private var tasks: [Task] = []
     /// The batch `runTasks` is running (empty between batches).
-    private var running: [() -> Void] = []
+    private var running: [Task] = []
     private var timers = ReactorTimers()
     private var sources: [Slot] = []
     private var freeSlots: [UInt32] = []
@@ -37,12 +37,18 @@ public final class Reactor: EventLoop, @unchecked Sendable {
 
     // Shared with other threads, under `lock`.
     private let lock = NIOLock()
-    private var remoteTasks: [() -> Void] = []
+    private var remoteTasks: [Task] = []
     private var wakePending = false
     private var state = RunState.running
     private var stopped: [(DispatchQueue, @Sendable ((any Error)?) -> Void)] = []
 
     private enum RunState { case running, stopping, stopped }
+
+    /// A queued task. In a struct: a closure kept in an array as it is has to be re-abstracted for the array's
+    /// generic storage, a thunk allocated on every `execute` and called through on every run.
+    private struct Task {
+        let run: () -> Void
+    }
 
     private struct Slot {
         var source: (any ReactorSource)?
@@ -163,7 +169,7 @@ public final class Reactor: EventLoop, @unchecked Sendable {
         while !tasks.isEmpty && ran < Self.maxTasksPerTurn {
             // Two arrays in turn, each keeping its storage: a copy of `tasks` emptied in place allocated every turn.
             swap(&tasks, &running)
-            for task in running { task() }
+            for task in running { task.run() }
             ran += running.count
             running.removeAll(keepingCapacity: true)
         }
@@ -291,7 +297,7 @@ public final class Reactor: EventLoop, @unchecked Sendable {
 
     public func execute(_ task: @escaping @Sendable () -> Void) {
         if inEventLoop {
-            tasks.append(task)
+            tasks.append(Task(run: task))
         } else {
             enqueueRemote(task)
         }
@@ -299,13 +305,13 @@ public final class Reactor: EventLoop, @unchecked Sendable {
 
     public func _executeIsolatedUnsafeUnchecked(_ task: @escaping () -> Void) {
         assertInEventLoop()
-        tasks.append(task)
+        tasks.append(Task(run: task))
     }
 
     private func enqueueRemote(_ task: @escaping () -> Void) {
         let mustWake = lock.withLock { () -> Bool in
             guard state == .running || state == .stopping else { return false }
-            remoteTasks.append(task)
+            remoteTasks.append(Task(run: task))
             defer { wakePending = true }
             return !wakePending
         }
