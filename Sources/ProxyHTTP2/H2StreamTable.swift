@@ -27,10 +27,9 @@ struct H2StreamTable<Value>: Sequence {
     subscript(id: Int32) -> Value? {
         get { find(id).flatMap { values[$0] } }
         set {
-            if let newValue {
-                insert(newValue, for: id)
-            } else {
-                removeValue(forKey: id)
+            switch consume newValue {
+            case .some(let value): insert(value, for: id)
+            case .none: removeValue(forKey: id)
             }
         }
     }
@@ -44,11 +43,11 @@ struct H2StreamTable<Value>: Sequence {
     @discardableResult
     mutating func removeValue(forKey id: Int32) -> Value? {
         guard var hole = find(id) else { return nil }
-        let removed = values[hole]
+        // Moved out, not copied and then cleared (a retain and a release of each reference in it).
+        let removed = values[hole].take()
         let mask = ids.count - 1
         if slot(id, mask: mask) != hole { displaced -= 1 }
         ids[hole] = 0
-        values[hole] = nil
         count -= 1
         guard displaced > 0 else { return removed }
         // Backward shift: an entry after the hole moves into it unless its home slot lies cyclically in
@@ -61,9 +60,8 @@ struct H2StreamTable<Value>: Sequence {
                 // It was displaced (its home is not `index`); in the hole it may be home.
                 if home == hole { displaced -= 1 }
                 ids[hole] = ids[index]
-                values[hole] = values[index]
+                values.swapAt(hole, index)  // the hole's value is nil
                 ids[index] = 0
-                values[index] = nil
                 hole = index
             }
             index = (index + 1) & mask
@@ -116,7 +114,8 @@ struct H2StreamTable<Value>: Sequence {
         }
     }
 
-    private mutating func insert(_ value: Value, for id: Int32) {
+    /// `consuming`: the value is moved into its slot, not copied (a retain and release of each reference in it).
+    private mutating func insert(_ value: consuming Value, for id: Int32) {
         precondition(id != 0, "stream 0 is the connection")
         if let index = find(id) {
             values[index] = value

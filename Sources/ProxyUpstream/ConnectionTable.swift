@@ -24,6 +24,12 @@ struct ConnectionTable<Value>: Sequence {
         }
     }
 
+    /// `body`'s reading of the entry for `key`, made in place: a copy of the value would retain every reference in it.
+    func read<Result>(_ key: Key, _ body: (Value) -> Result) -> Result? {
+        guard let index = index(of: key) else { return nil }
+        return body(entries[index].value)
+    }
+
     @discardableResult
     mutating func removeValue(forKey key: Key) -> Value? {
         guard let index = index(of: key) else { return nil }

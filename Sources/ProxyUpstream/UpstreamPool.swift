@@ -81,23 +81,23 @@ public final class UpstreamPool: Sendable {
     public func openStreamNow(
         endStream: Bool, delegate: any H2ClientStreamDelegate, head: (inout H2HeadWriter) -> Void
     ) -> (handler: H2ClientHandler, streamID: Int32)? {
-        let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, Connection?)? in
+        let acquired = state.withLock { state -> (PoolStateMachine.ConnectionID, H2ClientHandler?)? in
             guard let id = state.machine.acquireFreeStream(now: Self.coarseNow()) else { return nil }
-            guard let handler = state.connections[id]?.handler else { return (id, nil) }
-            return (id, handler)
+            // The entry is read in place (a copy of it retains its channel, loop and handler), and only a handler on
+            // the calling loop is taken.
+            let handler = state.connections.read(id) { entry in
+                entry.handler.flatMap { $0.eventLoop.inEventLoop ? $0.value : nil }
+            }
+            return (id, handler ?? nil)
         }
         guard let (id, found) = acquired else { return nil }
-        guard let connection = found else {
-            perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
-            return nil
-        }
-        guard connection.eventLoop.inEventLoop,
-            let streamID = try? connection.value.open(endStream: endStream, delegate: delegate, head: head)
+        guard let handler = found,
+            let streamID = try? handler.open(endStream: endStream, delegate: delegate, head: head)
         else {
             perform(state.withLock { $0.machine.streamClosed(on: id, now: Self.coarseNow()) })
             return nil
         }
-        return (connection.value, streamID)
+        return (handler, streamID)
     }
 
     public var connectionCount: Int { state.withLock { $0.machine.connectionCount } }
