@@ -51,7 +51,11 @@ final class ReactorFrontDoor<ChildChannel: ServerChildChannel>: Service, Sendabl
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { tasks in
                 for await value in values {
-                    tasks.addTask { await childChannel.handle(value: value, logger: logger) }
+                    // Started on the connection's own loop: a task started on the global executor, and moved there
+                    // by the handler's own preference, woke a thread of the global pool for every connection.
+                    tasks.addTask(executorPreference: EventLoopTaskExecutor(value.channel.eventLoop)) {
+                        await childChannel.handle(value: value, logger: logger)
+                    }
                 }
             }
         } onGracefulShutdown: { [self] in
