@@ -24,7 +24,8 @@ struct ConnectionTable<Value>: Sequence {
         }
     }
 
-    /// `body`'s reading of the entry for `key`, made in place: a copy of the value would retain every reference in it.
+    /// `body`'s reading of the entry for `key`: only what it returns leaves the table, where the subscript returns a
+    /// copy of the whole value (a retain of every reference in it).
     func read<Result>(_ key: Key, _ body: (Value) -> Result) -> Result? {
         guard let index = index(of: key) else { return nil }
         return body(entries[index].value)

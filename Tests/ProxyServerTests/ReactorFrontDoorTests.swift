@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import ProxyReactor
 import ProxyTesting
-import Synchronization
 import Testing
 
 @testable import ProxyServer
@@ -43,7 +42,6 @@ import Testing
                 listening.finish()
             })
         let serving = Task { try await frontDoor.run() }
-        defer { serving.cancel() }
         var portIterator = ports.makeAsyncIterator()
         let port = try #require(await portIterator.next())
         var onLoop: [Bool] = []
@@ -54,5 +52,8 @@ import Testing
             withExtendedLifetime(socket) {}  // closed once its handler has started
         }
         #expect(onLoop == [true, true, true, true])
+        // Stopped before its reactors are: cancelled, it closes its listener and what is left open.
+        serving.cancel()
+        _ = await serving.result
     }
 }
